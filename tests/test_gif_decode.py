@@ -1,0 +1,515 @@
+"""GIF decoding: crafted files per feature, checked pixel for pixel against ImageMagick
+and Pillow; bad inputs; constant memory.
+
+Where references differ from browsers (our target), the comparison says so:
+- Transparent pixels and disposal=background: browsers show the page behind, we show
+  the background colour (module docstring). ImageMagick `-coalesce` leaves those pixels
+  transparent, so we compare where its alpha is 255 and require our background elsewhere.
+- Pillow paints screen area that no frame has covered yet with palette entry 0, not the
+  background colour: those cases are compared with Pillow with background index 0.
+- Pillow does not undo a first frame with disposal=previous; browsers and ImageMagick
+  restore the empty screen. Pillow is compared on the frames before that.
+- Pillow enlarges the screen for frames reaching past it; browsers and ImageMagick clip.
+- Disposal 4: Chromium, Firefox and Pillow treat it as 3 (previous); ImageMagick as none.
+- Early end-of-information: browsers show what was decoded; ImageMagick and Pillow
+  refuse the file. We follow browsers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import subprocess
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import gifcraft as gc
+from trt_gif2video.config import Limits
+from trt_gif2video.errors import GifDecodeError
+from trt_gif2video.io.gif_decode import lzw_decode, open_gif, probe_gif, read_frames
+
+
+def _has_imagemagick() -> bool:
+    if shutil.which("convert") is None:
+        return False
+    out = subprocess.run(["convert", "-version"], capture_output=True, text=True)
+    return "ImageMagick" in out.stdout
+
+
+needs_im = pytest.mark.skipif(not _has_imagemagick(), reason="`convert` is not ImageMagick (or missing)")
+RNG_SEED = 1234
+
+
+def _palette(n: int, seed: int = 0) -> np.ndarray:
+    """n distinct colours (distinct so a wrong index can never look right)."""
+    rng = np.random.default_rng(seed)
+    pal = rng.choice(256**3, size=n, replace=False)
+    return np.stack([pal >> 16, (pal >> 8) & 255, pal & 255], axis=1).astype(np.uint8)
+
+
+def _noise(h: int, w: int, colours: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, colours, (h, w), dtype=np.uint8)
+
+
+def _imagemagick_frames(path: Path, tmp: Path) -> list[np.ndarray]:
+    out = tmp / "im"
+    out.mkdir(exist_ok=True)
+    subprocess.run(["convert", str(path), "-coalesce", str(out / "f_%d.png")], check=True)
+    files = sorted(out.glob("f_*.png"), key=lambda p: int(p.stem[2:]))
+    return [np.asarray(Image.open(f).convert("RGBA")) for f in files]
+
+
+def _pillow_frames(path: Path) -> list[np.ndarray]:
+    frames = []
+    with Image.open(path) as im:
+        for i in range(im.n_frames):
+            im.seek(i)
+            frames.append(np.asarray(im.convert("RGBA")))
+    return frames
+
+
+def _assert_same(ours, ref_rgba: list[np.ndarray], bg: np.ndarray, who: str) -> None:
+    """Opaque reference pixels must match ours exactly; transparent ones must be our background."""
+    assert len(ours) == len(ref_rgba), f"{who}: {len(ref_rgba)} frames, we decoded {len(ours)}"
+    for frame, ref in zip(ours, ref_rgba):
+        assert frame.rgb.shape == ref.shape[:2] + (3,)
+        opaque = ref[..., 3] == 255
+        diff = np.any(frame.rgb != ref[..., :3], axis=-1) & opaque
+        assert not diff.any(), f"{who}: frame {frame.index} differs at {np.argwhere(diff)[:3].tolist()}"
+        assert np.all(frame.rgb[~opaque] == bg), f"{who}: frame {frame.index} transparent pixels are not background"
+
+
+# --- crafted cases: (width, height, frames, make_gif kwargs) ------------------------------
+
+PAL16 = gc.pad_palette(_palette(16, 1))
+PAL4 = gc.pad_palette(_palette(4, 2))
+PAL8B = gc.pad_palette(_palette(8, 3))
+
+
+def case_global_palette():
+    frames = [gc.Frame(_noise(20, 30, 16, s)) for s in range(3)]
+    return 30, 20, frames, dict(global_palette=PAL16)
+
+
+def case_local_palettes():
+    frames = [
+        gc.Frame(_noise(20, 30, 4, 10), palette=PAL4),
+        gc.Frame(_noise(20, 30, 8, 11), palette=PAL8B),
+        gc.Frame(_noise(20, 30, 16, 12)),  # back to the global table
+    ]
+    return 30, 20, frames, dict(global_palette=PAL16)
+
+
+def case_local_only():
+    frames = [gc.Frame(_noise(9, 7, 4, 13), palette=PAL4), gc.Frame(_noise(9, 7, 8, 14), palette=PAL8B)]
+    return 7, 9, frames, {}
+
+
+def case_transparency():
+    first = _noise(16, 16, 4, 20)  # index 3 transparent: shows the background (index 5)
+    second = _noise(16, 16, 16, 21)  # index 0 transparent: first frame shows through
+    frames = [gc.Frame(first, transparent=3), gc.Frame(second, transparent=0)]
+    return 16, 16, frames, dict(global_palette=PAL16, background=5)
+
+
+def case_disposal_none():
+    frames = [
+        gc.Frame(_noise(12, 12, 16, 30), disposal=gc.DISPOSE_NONE),
+        gc.Frame(_noise(4, 5, 16, 31), left=3, top=2, disposal=gc.DISPOSE_UNSPECIFIED),
+        gc.Frame(_noise(3, 3, 16, 32), left=8, top=8, disposal=gc.DISPOSE_NONE),
+    ]
+    return 12, 12, frames, dict(global_palette=PAL16)
+
+
+def case_disposal_background():
+    frames = [
+        gc.Frame(_noise(12, 12, 16, 40)),
+        gc.Frame(_noise(5, 6, 16, 41), left=2, top=3, disposal=gc.DISPOSE_BACKGROUND),
+        gc.Frame(_noise(2, 2, 16, 42), left=10, top=10),
+    ]
+    return 12, 12, frames, dict(global_palette=PAL16, background=7)
+
+
+def case_disposal_previous():
+    frames = [
+        gc.Frame(_noise(12, 12, 16, 50)),
+        gc.Frame(_noise(5, 6, 16, 51), left=2, top=3, disposal=gc.DISPOSE_PREVIOUS),
+        gc.Frame(_noise(4, 4, 16, 52), left=6, top=6, disposal=gc.DISPOSE_PREVIOUS, transparent=2),
+        gc.Frame(_noise(2, 2, 16, 53), left=0, top=0),
+    ]
+    return 12, 12, frames, dict(global_palette=PAL16)
+
+
+def case_disposal_previous_first():
+    frames = [
+        gc.Frame(_noise(6, 6, 16, 60), left=3, top=3, disposal=gc.DISPOSE_PREVIOUS),
+        gc.Frame(_noise(3, 3, 16, 61), left=0, top=0),
+    ]
+    return 12, 12, frames, dict(global_palette=PAL16, background=1)
+
+
+def case_sub_rectangles():
+    frames = [
+        gc.Frame(_noise(5, 7, 16, 70), left=4, top=6),  # first frame does not cover the screen
+        gc.Frame(_noise(3, 20, 16, 71), left=0, top=17),
+        gc.Frame(_noise(20, 1, 16, 72), left=19, top=0),
+    ]
+    return 20, 20, frames, dict(global_palette=PAL16, background=2)
+
+
+def case_interlaced():
+    # 21 rows exercise all four passes; the 3-row frame has an empty first-pass tail.
+    frames = [
+        gc.Frame(_noise(21, 9, 16, 80), interlace=True),
+        gc.Frame(_noise(3, 4, 16, 81), left=2, top=5, interlace=True),
+        gc.Frame(_noise(1, 9, 16, 82), top=20, interlace=True),
+    ]
+    return 9, 21, frames, dict(global_palette=PAL16)
+
+
+def case_tiny_palette():
+    # Two-entry table (size field 0) and the smallest legal code size, with one colour used.
+    one = np.zeros((8, 8), np.uint8)
+    frames = [gc.Frame(one, min_code_size=2), gc.Frame(_noise(8, 8, 2, 90), min_code_size=2)]
+    return 8, 8, frames, dict(global_palette=gc.pad_palette([(200, 10, 30)]))
+
+
+def case_deferred_clear():
+    # 256-colour noise fills the 4096-entry table; the encoder keeps going without a clear.
+    frames = [gc.Frame(_noise(96, 96, 256, 100), deferred_clear=True)]
+    return 96, 96, frames, dict(global_palette=_palette(256, 4))
+
+
+def case_big_code_size():
+    # An 8-bit code size with a 4-colour table is legal (and common from some encoders).
+    frames = [gc.Frame(_noise(10, 10, 4, 110), min_code_size=8)]
+    return 10, 10, frames, dict(global_palette=PAL4)
+
+
+def case_extensions_skipped():
+    extras = gc.comment(b"made by gifcraft" * 30) + gc.plain_text(b"hi")
+    extras += b"\x21\xff\x0bXMP DataXMP" + gc.sub_blocks(b"<x/>" * 100)
+    frames = [gc.Frame(_noise(6, 6, 16, 120)), gc.Frame(_noise(6, 6, 16, 121))]
+    return 6, 6, frames, dict(global_palette=PAL16, extras=extras, loop=2)
+
+
+CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+PILLOW_FILLS_WITH_INDEX0 = {"disposal_previous_first", "sub_rectangles"}
+PILLOW_AGREES_FOR_FRAMES = {"disposal_previous_first": 1}
+
+
+def _write_case(name: str, tmp_path: Path, **override) -> Path:
+    width, height, frames, kwargs = CASES[name]()
+    return gc.write(tmp_path / f"{name}.gif", gc.make_gif(width, height, frames, **{**kwargs, **override}))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_crafted_matches_pillow(name, tmp_path):
+    override = {"background": 0} if name in PILLOW_FILLS_WITH_INDEX0 else {}
+    path = _write_case(name, tmp_path, **override)
+    with open_gif(path) as reader:
+        frames, bg = list(reader), reader.background
+    upto = PILLOW_AGREES_FOR_FRAMES.get(name, len(frames))
+    _assert_same(frames[:upto], _pillow_frames(path)[:upto], bg, "Pillow")
+
+
+@needs_im
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_crafted_matches_imagemagick(name, tmp_path):
+    path = _write_case(name, tmp_path)
+    with open_gif(path) as reader:
+        frames, bg = list(reader), reader.background
+    _assert_same(frames, _imagemagick_frames(path, tmp_path), bg, "ImageMagick")
+
+
+# --- real-ish GIFs written by Pillow (frame-difference cropping, its own LZW) --------------
+
+
+def _photo_like(h: int, w: int, t: int) -> np.ndarray:
+    """A smooth gradient with a moving blob and mild noise: what video-made GIFs look like."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([x / w * 255, y / h * 255, (x + y) / (w + h) * 255], axis=-1)
+    blob = np.exp(-(((x - 10 - 4 * t) ** 2 + (y - h / 2) ** 2) / 60.0))[..., None]
+    img = img * (1 - blob) + blob * np.array([250, 40, 40], np.float32)
+    img += np.random.default_rng(t).normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(optimize=True, disposal=1),
+        dict(optimize=True, disposal=2),
+        dict(optimize=False, disposal=0, interlace=True),
+        dict(optimize=True, disposal=1, transparency=0),
+    ],
+    ids=["keep", "background", "interlaced", "transparency"],
+)
+def test_pillow_written_gifs(options, tmp_path):
+    images = [Image.fromarray(_photo_like(40, 56, t)) for t in range(5)]
+    if "transparency" in options:  # a shared palette, so index 0 means the same everywhere
+        images = [im.quantize(64, palette=images[0].quantize(64)) for im in images]
+    path = tmp_path / "pillow.gif"
+    images[0].save(path, save_all=True, append_images=images[1:], duration=[40, 0, 10, 70, 20], loop=0, **options)
+    with open_gif(path) as reader:
+        frames, bg = list(reader), reader.background
+    assert reader.info.loop == 0
+    _assert_same(frames, _pillow_frames(path), bg, "Pillow")
+    if _has_imagemagick():
+        _assert_same(frames, _imagemagick_frames(path, tmp_path), bg, "ImageMagick")
+
+
+# --- behaviour where viewers differ: checked against what browsers do ---------------------
+
+
+def _gif(tmp_path: Path, width: int, height: int, frames, name: str = "t.gif", **kwargs) -> Path:
+    return gc.write(tmp_path / name, gc.make_gif(width, height, frames, **kwargs))
+
+
+def test_early_end_code_leaves_the_rest_untouched(tmp_path):
+    first, second = _noise(8, 8, 16, 1), _noise(8, 8, 16, 2)
+    path = _gif(tmp_path, 8, 8, [gc.Frame(first), gc.Frame(second, stop_after=20)], global_palette=PAL16)
+    frames = read_frames(path)
+    expected = PAL16[first].reshape(64, 3).copy()
+    expected[:20] = PAL16[second].reshape(64, 3)[:20]
+    assert np.array_equal(frames[1].rgb.reshape(64, 3), expected)
+
+
+def test_disposal_4_restores_previous_like_browsers(tmp_path):
+    frames = [gc.Frame(_noise(8, 8, 16, 1)), gc.Frame(_noise(4, 4, 16, 2), disposal=4), gc.Frame(_noise(2, 2, 16, 3))]
+    as3 = [frames[0], gc.Frame(frames[1].indices, disposal=gc.DISPOSE_PREVIOUS), frames[2]]
+    got = read_frames(_gif(tmp_path, 8, 8, frames, "d4.gif", global_palette=PAL16))
+    want = read_frames(_gif(tmp_path, 8, 8, as3, "d3.gif", global_palette=PAL16))
+    assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(got, want))
+    assert not np.array_equal(got[2].rgb[2:4, 2:4], got[1].rgb[2:4, 2:4])  # restored, not kept
+
+
+def test_frame_past_the_screen_is_clipped(tmp_path):
+    first, second = _noise(8, 8, 16, 1), _noise(5, 5, 16, 2)
+    frames = read_frames(_gif(tmp_path, 8, 8, [gc.Frame(first), gc.Frame(second, left=5, top=5)], global_palette=PAL16))
+    assert frames[1].rgb.shape == (8, 8, 3)
+    assert np.array_equal(frames[1].rgb[5:, 5:], PAL16[second[:3, :3]])
+    assert np.array_equal(frames[1].rgb[:5], PAL16[first[:5]])
+
+
+def test_index_beyond_palette_is_black(tmp_path):
+    idx = np.array([[0, 1, 6, 7]], np.uint8)  # a 4-entry table, indices 6 and 7 do not exist
+    path = _gif(tmp_path, 4, 1, [gc.Frame(idx, palette=PAL4, min_code_size=3)])
+    rgb = read_frames(path)[0].rgb
+    assert np.array_equal(rgb[0, :2], PAL4[:2]) and not rgb[0, 2:].any()
+
+
+# --- frame metadata -----------------------------------------------------------------------
+
+
+def test_delays_timestamps_palette_and_loop(tmp_path):
+    delays = [0, 1, 2, 7, 10]
+    frames = [gc.Frame(_noise(4, 4, 16, i), delay_cs=d) for i, d in enumerate(delays)]
+    frames[2] = gc.Frame(_noise(4, 4, 8, 2), delay_cs=2, palette=PAL16[:8].copy())
+    path = _gif(tmp_path, 4, 4, frames, global_palette=PAL16, loop=3)
+    decoded = read_frames(path)
+    assert [f.delay_cs for f in decoded] == delays
+    assert [f.delay_ms for f in decoded] == [100, 100, 20, 70, 100]
+    assert [f.timestamp_ms for f in decoded] == [0, 100, 200, 220, 290]
+    assert [f.index for f in decoded] == list(range(5))
+    assert decoded[0].palette.shape == (16, 3) and decoded[2].palette.shape == (8, 3)
+    info, count, durations = probe_gif(path)
+    assert (info.width, info.height, info.loop, count) == (4, 4, 3, 5)
+    assert durations == [100, 100, 20, 70, 100]
+    assert np.array_equal(info.global_palette, PAL16)
+
+
+@pytest.mark.parametrize("loop", [None, 0, 5])
+def test_loop_count(loop, tmp_path):
+    path = _gif(tmp_path, 2, 2, [gc.Frame(np.zeros((2, 2), np.uint8))], global_palette=PAL4, loop=loop)
+    with open_gif(path) as reader:
+        assert reader.info.loop == loop
+
+
+def test_reader_is_lazy_and_frames_are_independent(tmp_path):
+    bad_lzw = b"\x2c" + bytes(4) + b"\x04\x00\x04\x00\x00" + b"\x02" + gc.sub_blocks(b"\x3c\xff")
+    good = gc.make_gif(4, 4, [gc.Frame(_noise(4, 4, 4, 1)), gc.Frame(_noise(4, 4, 4, 2))], global_palette=PAL4)
+    path = gc.write(tmp_path / "lazy.gif", good[:-1] + bad_lzw + b"\x3b")
+    with open_gif(path) as reader:
+        it = iter(reader)
+        first, second = next(it), next(it)
+        first.rgb[:] = 0
+        assert second.rgb.any()
+        with pytest.raises(GifDecodeError, match="invalid LZW code"):
+            next(it)
+        again = next(iter(reader))  # iterating again starts over
+    assert np.array_equal(again.rgb, PAL4[_noise(4, 4, 4, 1)])
+
+
+def test_lzw_round_trip_with_table_growth():
+    data = np.repeat(_noise(64, 16, 256, 7), 8, axis=1).tobytes()  # runs + noise: every code width
+    for deferred in (False, True):
+        assert lzw_decode(gc.lzw_encode(data, 8, deferred_clear=deferred), 8, len(data)) == data
+    assert lzw_decode(gc.lzw_encode(data, 8), 8, 100) == data[:100]  # extra data ignored
+
+
+# --- bad input: one line naming the file and the problem -----------------------------------
+
+
+def _decode_error(path: Path, limits: Limits | None = None) -> str:
+    with pytest.raises(GifDecodeError) as info:
+        read_frames(path) if limits is None else read_frames(path, limits)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def _two_frames() -> bytes:
+    return gc.make_gif(8, 8, [gc.Frame(_noise(8, 8, 16, 1)), gc.Frame(_noise(8, 8, 16, 2))], global_palette=PAL16)
+
+
+def test_not_a_gif(tmp_path):
+    png = tmp_path / "photo.gif"
+    Image.new("RGB", (4, 4)).save(png, format="PNG")
+    assert "not a GIF" in _decode_error(png)
+    assert "not a GIF" in _decode_error(gc.write(tmp_path / "empty.gif", b""))
+    assert "cannot open" in _decode_error(tmp_path / "missing.gif")
+
+
+@pytest.mark.parametrize("cut", [10, 13 + 20], ids=["screen-descriptor", "colour-table"])
+def test_truncated_header(cut, tmp_path):
+    assert "truncated" in _decode_error(gc.write(tmp_path / "t.gif", _two_frames()[:cut]))
+
+
+def test_truncated_inside_first_frame(tmp_path):
+    data = _two_frames()
+    first_end = data.index(b"\x21\xf9", 13 + 48 + 8)  # second frame's graphic control
+    assert "truncated" in _decode_error(gc.write(tmp_path / "t.gif", data[: first_end - 10]))
+
+
+def test_truncated_later_frame_ends_the_animation(tmp_path):
+    data = _two_frames()
+    path = gc.write(tmp_path / "t.gif", data[:-12])
+    assert len(read_frames(path)) == 1
+    assert probe_gif(path)[1] == 1
+    complete = read_frames(gc.write(tmp_path / "full.gif", data))
+    assert np.array_equal(read_frames(path)[0].rgb, complete[0].rgb)
+
+
+def test_missing_trailer_is_fine(tmp_path):
+    path = gc.write(tmp_path / "t.gif", _two_frames()[:-1])
+    assert len(read_frames(path)) == 2 and probe_gif(path)[1] == 2
+
+
+def test_zero_frames(tmp_path):
+    path = _gif(tmp_path, 8, 8, [], global_palette=PAL16, loop=0)
+    assert "no frames" in _decode_error(path)
+    with pytest.raises(GifDecodeError, match="no frames"):
+        probe_gif(path)
+
+
+def test_zero_size_screen(tmp_path):
+    path = _gif(tmp_path, 0, 0, [gc.Frame(np.zeros((1, 1), np.uint8))], global_palette=PAL4)
+    assert "0x0" in _decode_error(path)
+
+
+def test_huge_screen_refused_before_allocating(tmp_path):
+    path = _gif(tmp_path, 60000, 60000, [gc.Frame(np.zeros((1, 1), np.uint8))], global_palette=PAL4)
+    tracemalloc.start()
+    message = _decode_error(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "60000x60000" in message and "limit" in message
+    assert peak < 1_000_000  # a 60000x60000 canvas would be 10.8 GB
+
+
+def test_frame_and_count_limits(tmp_path):
+    path = _gif(tmp_path, 6, 6, [gc.Frame(_noise(8, 8, 16, 1))], "big.gif", global_palette=PAL16)
+    assert "a frame is 8x8" in _decode_error(path, Limits(max_width=16, max_height=16, max_pixels=40))
+    path = gc.write(tmp_path / "t.gif", _two_frames())
+    assert "more than 1 frames" in _decode_error(path, Limits(max_frames=1))
+    with pytest.raises(GifDecodeError, match="more than 1 frames"):
+        probe_gif(path, Limits(max_frames=1))
+
+
+def test_invalid_lzw_code(tmp_path):
+    # Clear (4) then code 7 while the table holds 6 entries (3-bit codes: 0b111_100 = 0x3c).
+    image = b"\x2c" + bytes(4) + b"\x02\x00\x02\x00\x00" + b"\x02" + gc.sub_blocks(b"\x3c\x01")
+    path = gc.write(tmp_path / "t.gif", gc.make_gif(2, 2, [], global_palette=PAL4, trailer=False) + image + b"\x3b")
+    assert "invalid LZW code 7" in _decode_error(path)
+
+
+def test_missing_colour_table_and_bad_code_size(tmp_path):
+    assert "no colour table" in _decode_error(_gif(tmp_path, 2, 2, [gc.Frame(np.zeros((2, 2), np.uint8))]))
+    image = b"\x2c" + bytes(4) + b"\x02\x00\x02\x00\x00" + b"\x0c" + gc.sub_blocks(b"\x00\x00")
+    path = gc.write(tmp_path / "c.gif", gc.make_gif(2, 2, [], global_palette=PAL4, trailer=False) + image)
+    assert "minimum code size 12" in _decode_error(path)
+
+
+# --- constant memory ----------------------------------------------------------------------
+
+
+def _many_frames(path: Path, count: int) -> Path:
+    """`count` 64x64 frames: one encoded image block repeated (fast to build). Horizontal
+    bands keep LZW cheap: tracemalloc slows the per-code allocations about tenfold."""
+    indices = np.repeat(np.arange(8, dtype=np.uint8), 8)[:, None].repeat(64, axis=1)
+    block = gc.image_block(gc.Frame(indices, delay_cs=4), palette_bits=3)
+    header = gc.make_gif(64, 64, [], global_palette=PAL16, loop=0, trailer=False)
+    return gc.write(path, header + block * count + b"\x3b")
+
+
+def _peak_bytes(path: Path) -> int:
+    tracemalloc.start()
+    with open_gif(path) as reader:
+        for frame in reader:
+            assert frame.rgb.shape == (64, 64, 3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def test_memory_is_flat_in_frame_count(tmp_path):
+    # Measured: about 0.10 MB peak for both 200 and 2,000 frames (2,000 RGB frames are 24.6 MB).
+    small, large = _many_frames(tmp_path / "a.gif", 200), _many_frames(tmp_path / "b.gif", 2000)
+    peak_small, peak_large = _peak_bytes(small), _peak_bytes(large)
+    assert peak_large <= 1.5 * peak_small
+    assert probe_gif(large)[1] == 2000
+
+
+def test_decoder_does_not_need_torch():
+    code = "import sys; sys.modules['torch'] = None; import trt_gif2video.io.gif_decode"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _ffmpeg_gif(path: Path) -> None:
+    # ffmpeg's encoder crops frames to what changed and marks unchanged pixels transparent.
+    source = "testsrc2=size=72x40:rate=12,split[a][b];[a]palettegen=max_colors=64[p];[b][p]paletteuse"
+    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, "-t", "0.5", "-y", str(path)]
+    subprocess.run(cmd, check=True)
+
+
+def _imagemagick_gif(path: Path) -> None:
+    frames = [path.with_name(f"src{t}.png") for t in range(4)]
+    for t, frame in enumerate(frames):
+        Image.fromarray(_photo_like(36, 50, t)).save(frame)
+    cmd = ["convert", "-delay", "7", *map(str, frames), "-colors", "48", "-layers", "Optimize", str(path)]
+    subprocess.run(cmd, check=True)
+
+
+@pytest.mark.parametrize(
+    "make, tool",
+    [(_ffmpeg_gif, "ffmpeg"), (_imagemagick_gif, "convert")],
+    ids=["ffmpeg", "imagemagick"],
+)
+def test_third_party_encoders(make, tool, tmp_path):
+    if tool == "convert" and not _has_imagemagick() or shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed")
+    path = tmp_path / "third.gif"
+    make(path)
+    with open_gif(path) as reader:
+        frames, bg = list(reader), reader.background
+    assert len(frames) >= 4
+    _assert_same(frames, _pillow_frames(path), bg, "Pillow")
+    if _has_imagemagick():
+        _assert_same(frames, _imagemagick_frames(path, tmp_path), bg, "ImageMagick")

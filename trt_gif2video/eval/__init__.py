@@ -1,0 +1,1 @@
+"""Evaluation: PSNR/SSIM on the validation split, beside classical baselines."""

@@ -1,0 +1,219 @@
+"""Validate an ONNX file against the deploy contract (docs/CONTRACTS.md): no torch.
+
+One `ModelError` per broken rule, naming the file and what is required: the checker
+(full type check), shape inference, the metadata keys, and every input/output's name,
+element type and rank, with N, H, W dynamic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from ..config import Precision
+from ..errors import ModelError
+from ..models import STRIDE
+from . import Network, OutputDtype
+
+MIN_OPSET = 17
+METADATA_KEYS = ("stride", "network", "variant", "precision")
+
+_U8, _F32, _F16 = onnx.TensorProto.UINT8, onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph input/output: name, ONNX element type, static dims (None = dynamic)."""
+
+    name: str
+    elem_type: int
+    dims: tuple[int | None, ...]
+
+
+def _img(name: str, elem_type: int = _U8) -> TensorSpec:
+    return TensorSpec(name, elem_type, (None, None, None, 3))
+
+
+def contract(network: Network, output: OutputDtype = OutputDtype.UINT8) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """(inputs, outputs) the deploy graph of `network` must have."""
+    out_type = _U8 if output is OutputDtype.UINT8 else _F16
+    if network is Network.DEQUANT:
+        return (_img("gif"), TensorSpec("palette", _U8, (None, 256, 3))), (_img("restored", out_type),)
+    if network is Network.INTERP:
+        ins = (_img("gif0"), _img("gif1"), _img("img0"), _img("img1"), TensorSpec("t", _F32, (None,)))
+        return ins, (_img("frame_t", out_type),)
+    return (_img("gif"),), (TensorSpec("p_dither", _F32, (None,)),)
+
+
+def set_metadata(model: onnx.ModelProto, **props: str) -> None:
+    """Set (or replace) `metadata_props` entries."""
+    keep = [p for p in model.metadata_props if p.key not in props]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+
+
+def read_metadata(model: onnx.ModelProto) -> dict[str, str]:
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def _dims(vi: onnx.ValueInfoProto) -> tuple[int | None, ...]:
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim)
+
+
+def _check_io(where: str, kind: str, actual: list[onnx.ValueInfoProto], expected: tuple[TensorSpec, ...]) -> None:
+    names = [v.name for v in actual]
+    if names != [s.name for s in expected]:
+        raise ModelError(f"{where}: {kind} must be {[s.name for s in expected]}, got {names}")
+    for vi, spec in zip(actual, expected):
+        elem = vi.type.tensor_type.elem_type
+        if elem != spec.elem_type:
+            raise ModelError(f"{where}: {kind} {spec.name!r} must be {onnx.TensorProto.DataType.Name(spec.elem_type)},"
+                             f" got {onnx.TensorProto.DataType.Name(elem)}")
+        dims = _dims(vi)
+        if len(dims) != len(spec.dims):
+            raise ModelError(f"{where}: {kind} {spec.name!r} must have rank {len(spec.dims)}, got {len(dims)}")
+        for axis, (got, want) in enumerate(zip(dims, spec.dims)):
+            if got != want:
+                need = "dynamic" if want is None else str(want)
+                raise ModelError(f"{where}: {kind} {spec.name!r} axis {axis} must be {need}, got {got or 'dynamic'}")
+
+
+def check_model(model: onnx.ModelProto | Path | str, precision: Precision | None = None) -> onnx.ModelProto:
+    """Run every rule; return the shape-inferred model. Raises ModelError naming the first broken rule."""
+    where = str(model) if isinstance(model, (str, Path)) else (model.graph.name or "onnx model")
+    if isinstance(model, (str, Path)):
+        if not Path(model).is_file():
+            raise ModelError(f"{where}: ONNX file not found")
+        model = onnx.load(str(model))
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset < MIN_OPSET:
+        raise ModelError(f"{where}: opset must be >= {MIN_OPSET}, got {opset}")
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ModelError(f"{where}: ONNX checker / shape inference failed: {str(exc).splitlines()[0]}") from exc
+    meta = read_metadata(model)
+    missing = [k for k in METADATA_KEYS if k not in meta]
+    if missing:
+        raise ModelError(f"{where}: metadata_props must contain {list(METADATA_KEYS)}; missing {missing}")
+    try:
+        network = Network(meta["network"])
+        want_precision = Precision(meta["precision"])
+        output = OutputDtype(meta.get("output_dtype", OutputDtype.UINT8.value))
+    except ValueError as exc:
+        raise ModelError(f"{where}: bad metadata value ({exc})") from exc
+    # the runtime pads to the stride the metadata states; the contract's values are the defaults
+    if not meta["stride"].isdigit() or int(meta["stride"]) < 1 or int(meta["stride"]) & (int(meta["stride"]) - 1):
+        raise ModelError(f"{where}: metadata stride must be a power of two (contract: {STRIDE[network]} for "
+                         f"{network.value}), got {meta['stride']!r}")
+    if precision is not None and want_precision is not precision:
+        raise ModelError(f"{where}: precision must be {precision.value}, metadata says {want_precision.value}")
+    inputs, outputs = contract(network, output)
+    _check_io(where, "inputs", list(model.graph.input), inputs)
+    _check_io(where, "outputs", list(model.graph.output), outputs)
+    return inferred
+
+
+# --- accuracy of a derived precision against its FP32 source -------------------------------
+
+# PSNR drop allowed against the FP32 model, dB (the issue's gates)
+DROP_GATES = {Precision.FP16: 0.1, Precision.INT8: 0.5}
+# the dither detector has no image: its probability may move this much
+PROB_GATE = 0.05
+
+
+@dataclass(frozen=True)
+class PrecisionDrop:
+    """FP32 vs a derived model on the same frames. PSNRs against ground truth, dB; NaN for the detector."""
+
+    name: str
+    precision: Precision
+    samples: int
+    psnr_fp32: float
+    psnr_variant: float
+    psnr_variant_vs_fp32: float  # fidelity to the FP32 output itself
+    max_prob_diff: float  # detector only (NaN otherwise)
+
+    @property
+    def drop(self) -> float:
+        return self.psnr_fp32 - self.psnr_variant
+
+    def passes(self) -> bool:
+        if self.max_prob_diff == self.max_prob_diff:  # not NaN: the detector
+            return self.max_prob_diff <= PROB_GATE
+        return self.drop <= DROP_GATES[self.precision]
+
+    def line(self) -> str:
+        if self.max_prob_diff == self.max_prob_diff:
+            return f"{self.name} {self.precision.value}: max |dp| {self.max_prob_diff:.4f} over {self.samples} frames"
+        return (f"{self.name} {self.precision.value}: PSNR {self.psnr_fp32:.2f} -> {self.psnr_variant:.2f} dB "
+                f"(drop {self.drop:+.3f}, gate {DROP_GATES[self.precision]}), vs FP32 {self.psnr_variant_vs_fp32:.1f} dB,"
+                f" {self.samples} frames")
+
+
+def psnr(a, b) -> float:
+    import numpy as np
+
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+def _session(path: Path | str):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _as_uint8_image(x):
+    import numpy as np
+
+    x = np.asarray(x)
+    return x if x.dtype == np.uint8 else np.clip(np.rint(x.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def measure_drop(fp32: Path | str, variant: Path | str, feeds: list[dict], targets: list | None) -> PrecisionDrop:
+    """Run both models on `feeds`; PSNR of each against `targets` (HxWx3 uint8 each; None for the detector)."""
+    import numpy as np
+
+    meta = read_metadata(onnx.load(str(variant), load_external_data=False))
+    a, b = _session(fp32), _session(variant)
+    ref_psnr, var_psnr, fid, dprob = [], [], [], []
+    for i, feed in enumerate(feeds):
+        ya, yb = a.run(None, feed)[0], b.run(None, feed)[0]
+        if targets is None:
+            dprob.append(float(np.max(np.abs(ya - yb))))
+            continue
+        ya, yb = _as_uint8_image(ya)[0], _as_uint8_image(yb)[0]
+        ref_psnr.append(psnr(ya, targets[i]))
+        var_psnr.append(psnr(yb, targets[i]))
+        fid.append(min(psnr(yb, ya), 99.0))
+    nan = float("nan")
+    mean = (lambda v: float(np.mean(v))) if targets is not None else (lambda v: nan)
+    return PrecisionDrop(Path(variant).name, Precision(meta["precision"]), len(feeds), mean(ref_psnr),
+                         mean(var_psnr), mean(fid), max(dprob) if dprob else nan)
+
+
+def validation_drop(fp32: Path | str, variant: Path | str, frames: int = 32,
+                    cache_dir: Path | str | None = None) -> PrecisionDrop:
+    """`measure_drop` on GIF frames made from the corpus VALIDATION split (never calibrated on)."""
+    from dataclasses import replace
+
+    from ..calib import DEFAULT_MANIFEST, iter_samples, network_feeds
+    from .int8 import calibration_dithers
+
+    meta = read_metadata(onnx.load(str(fp32), load_external_data=False))
+    network = meta["network"]
+    manifest = replace(DEFAULT_MANIFEST, split="val", frames=frames, seed=DEFAULT_MANIFEST.seed + 1)
+    samples = list(iter_samples(manifest, calibration_dithers(meta["variant"], manifest.dithers),
+                                pairs=network == "interp", cache_dir=cache_dir))
+    feeds = network_feeds(network, samples, t=0.5)
+    targets = {"dequant": [s.clean for s in samples], "interp": [s.clean_mid for s in samples]}.get(network)
+    return measure_drop(fp32, variant, feeds, targets)

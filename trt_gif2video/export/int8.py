@@ -1,0 +1,193 @@
+"""INT8 variant of an FP32 deploy ONNX with explicit Q/DQ (no torch).
+
+TensorRT 10/11 take INT8 only from explicit QuantizeLinear/DequantizeLinear pairs with
+zero point 0 (REFERENCE.md section 2): onnxruntime's `quantize_static` in QDQ format,
+symmetric int8 activations and weights, per-channel weight scales, biases left in FP32.
+Only the U-Net body convolutions are quantized; the heads (the convolutions whose output
+feeds flows, the visibility blend, the palette re-quantization or the image/probability
+output) stay FP32, since INT8 flow heads are where interpolation accuracy collapses
+(REFERENCE.md section 3). GridSample, ArgMin and friends are never quantized.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from ..config import Precision
+from ..errors import ModelError
+from .check import check_model, read_metadata, set_metadata
+from .fp16 import _atomic_save, _Graph, fp32_regions
+
+QUANT_OPS = ("Conv", "ConvTranspose")
+
+
+class FeedsReader:
+    """A CalibrationDataReader over a re-iterable collection of input dicts."""
+
+    def __init__(self, feeds: Iterable[dict[str, np.ndarray]]):
+        self._feeds = list(feeds)
+        if not self._feeds:
+            raise ModelError("int8: calibration needs at least one sample")
+        self._it = iter(self._feeds)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+    def rewind(self) -> None:
+        self._it = iter(self._feeds)
+
+    def __len__(self) -> int:
+        return len(self._feeds)
+
+
+def head_convs(model: onnx.ModelProto) -> list[str]:
+    """Convolutions whose output flows straight (no other conv between) into an FP32 region."""
+    g = _Graph(model.graph)
+    keep = set().union(*fp32_regions(model).values())
+    heads = []
+    for node in g.nodes:
+        if node.op_type in QUANT_OPS and any(g.nodes[c].name in keep or c_out in g.outputs
+                                             for c_out in node.output for c in g.consumers.get(c_out, [])):
+            heads.append(node.name)
+    return heads
+
+
+def _preprocess(src: Path, dst: Path) -> None:
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    # onnx shape inference only: ORT's symbolic inference does not know every op's dynamic shapes
+    quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+
+
+def _fp32_for_other_readers(model: onnx.ModelProto) -> None:
+    """A tensor quantized for a conv may also feed a Concat/Add (U-Net skips, the palette path):
+    the quantizer hands those the DQ output too. Give them the FP32 tensor back, so only convs read Q/DQ."""
+    g = _Graph(model.graph)
+    for node in g.nodes:
+        if node.op_type != "DequantizeLinear" or node.input[0] not in g.producer:
+            continue
+        q = g.nodes[g.producer[node.input[0]]]
+        if q.op_type != "QuantizeLinear":
+            continue
+        for c in g.consumers.get(node.output[0], []):
+            reader = g.nodes[c]
+            if reader.op_type not in QUANT_OPS:
+                for i, name in enumerate(reader.input):
+                    if name == node.output[0]:
+                        reader.input[i] = q.input[0]
+    # an activation Q/DQ pair left with no reader at all is dead
+    while True:
+        used = {name for n in model.graph.node for name in n.input} | {o.name for o in model.graph.output}
+        dead = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+                and n.output[0] not in used]
+        if not dead:
+            break
+        for n in dead:
+            model.graph.node.remove(n)
+    used = {name for n in model.graph.node for name in n.input}
+    for t in [t for t in model.graph.initializer if t.name not in used]:
+        model.graph.initializer.remove(t)
+
+
+def make_int8(src: Path | str, dst: Path | str, reader: FeedsReader,
+              exclude: Iterable[str] = ()) -> Path:
+    """Write the Q/DQ INT8 variant of FP32 ONNX `src` to `dst`, calibrated on `reader`'s samples."""
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, \
+        quantize_static
+
+    class _Reader(CalibrationDataReader):
+        def get_next(self):
+            return reader.get_next()
+
+    src, dst = Path(src), Path(dst)
+    check_model(src, Precision.FP32)
+    meta = read_metadata(onnx.load(str(src), load_external_data=False))
+    with tempfile.TemporaryDirectory(prefix="g2v-int8-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        _preprocess(src, pre)
+        pre_model = onnx.load(str(pre))
+        excluded = sorted(set(head_convs(pre_model)) | set(exclude))
+        out = Path(tmp) / "int8.onnx"
+        reader.rewind()
+        quantize_static(str(pre), str(out), _Reader(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=list(QUANT_OPS), per_channel=True, nodes_to_exclude=excluded,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                       # FP32 bias: TensorRT fuses it; an int32 bias DQ would need its own scale
+                                       "QuantizeBias": False},
+                        calibration_providers=["CPUExecutionProvider"])
+        model = onnx.load(str(out))
+    _fp32_for_other_readers(model)
+    set_metadata(model, **{**meta, "precision": Precision.INT8.value, "int8_excluded": ",".join(excluded)})
+    check_model(model, Precision.INT8)
+    check_qdq(model)
+    _atomic_save(model, dst)
+    return dst
+
+
+def check_qdq(model: onnx.ModelProto) -> None:
+    """TensorRT's Q/DQ rules, one ModelError per broken rule.
+
+    Every zero point is int8 and 0; weight scales are per output channel (axis 0 for Conv,
+    axis 1 for ConvTranspose); every DequantizeLinear feeds only convolutions (so nothing on
+    GridSample, flows or the palette path is quantized) and every QuantizeLinear only DQs.
+    """
+    from onnx import numpy_helper
+
+    name = model.graph.name or "onnx model"
+    init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    g = _Graph(model.graph)
+    for node in g.nodes:
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        zp = init.get(node.input[2]) if len(node.input) > 2 else None
+        if zp is None or zp.dtype != np.int8 or np.any(zp != 0):
+            raise ModelError(f"{name}: {node.name} needs an int8 zero point of 0 (TensorRT), got {zp!r}")
+        users = [g.nodes[c] for c in g.consumers.get(node.output[0], [])]
+        if node.op_type == "QuantizeLinear":
+            if any(u.op_type != "DequantizeLinear" for u in users):
+                raise ModelError(f"{name}: {node.name} must feed only DequantizeLinear")
+            continue
+        if any(u.op_type not in QUANT_OPS for u in users):
+            raise ModelError(f"{name}: {node.name} feeds {[u.op_type for u in users]}; only {QUANT_OPS} may be quantized")
+        if node.input[0] in init:  # a weight
+            weight, scale = init[node.input[0]], init[node.input[1]]
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            want_axis = 1 if users[0].op_type == "ConvTranspose" else 0
+            if scale.ndim != 1 or axis != want_axis or scale.shape[0] != weight.shape[want_axis]:
+                raise ModelError(f"{name}: {node.name} needs per-channel scales on axis {want_axis} "
+                                 f"({weight.shape[want_axis]} channels), got shape {scale.shape} axis {axis}")
+
+
+def calibration_dithers(variant: str, manifest_dithers: tuple) -> tuple:
+    """The dithers a model serves: the no-dither dequantizer none, the dither one FS + ordered, others all."""
+    from ..config import Dither
+
+    if variant == "nodither":
+        return (Dither.NONE,)
+    if variant == "dither":
+        wanted = tuple(d for d in manifest_dithers if d is not Dither.NONE)
+        return wanted or (Dither.FLOYD_STEINBERG, Dither.ORDERED)
+    return tuple(manifest_dithers)
+
+
+def calibrate_model(src: Path | str, dst: Path | str, manifest=None, cache_dir: Path | str | None = None) -> Path:
+    """Sample calibration frames from the corpus for the model at `src` (per its metadata) and write INT8 `dst`."""
+    from ..calib import DEFAULT_MANIFEST, iter_samples, network_feeds
+
+    manifest = manifest or DEFAULT_MANIFEST
+    meta = read_metadata(check_model(src, Precision.FP32))
+    network = meta["network"]
+    samples = list(iter_samples(manifest, calibration_dithers(meta["variant"], manifest.dithers),
+                                pairs=network == "interp", cache_dir=cache_dir))
+    out = make_int8(src, dst, FeedsReader(network_feeds(network, samples, manifest.seed)))
+    model = onnx.load(str(out))
+    set_metadata(model, calib_manifest=manifest.key(), calib_frames=str(len(samples)))
+    _atomic_save(model, out)
+    return out

@@ -1,0 +1,1 @@
+"""GIF in, GIF synthesis, video/image out. No torch here."""

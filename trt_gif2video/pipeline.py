@@ -1,0 +1,298 @@
+"""The restore flow, in one place:
+
+    GIF file --decode--> q_frames --dequantize--> q_restored --interpolate--> q_out --encode--> video
+
+Decode, dequantize and interpolate each run in a thread; encoding runs in the caller's
+thread. The queues are bounded, so memory stays flat however long the GIF is; each
+producer ends its stream with an end marker. If any stage fails, the others stop, every
+thread is joined, the half-written output is discarded (writers are atomic) and the
+first error is raised here, in the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .config import DEFAULT_LIMITS, Backend, DitherChoice, Limits, OutputFormat, Precision
+from .errors import BadArgumentError, OutputError
+from .io.encode import open_writer, resolve_format
+from .io.gif_decode import open_gif, probe_gif
+from .models import Network, Variant
+from .runtime.backends.base import SessionOptions, open_session, resolve_backend
+from .stages.dequantize import DequantizeConfig, Dequantizer
+from .stages.interpolate import Interpolator, OutputFrame, output_fps
+from .stages.pad import TileSpec
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    interp: int = 2  # output frames per GIF frame (at the GIF's median delay)
+    fps: float | None = None  # overrides interp: output frame rate
+    backend: Backend = Backend.AUTO
+    precision: Precision = Precision.FP32
+    dither: DitherChoice = DitherChoice.AUTO
+    fmt: OutputFormat | None = None  # None = from the output path
+    tile: int | None = None  # max tile side in pixels; None = whole frames
+    batch: int = 4  # frames per dequantizer call
+    compare: Path | None = None  # also write GIF | restored side by side here
+    limits: Limits = DEFAULT_LIMITS
+    session: SessionOptions = field(default_factory=SessionOptions)
+    queue_size: int = 4  # items per queue: bounds memory to a few frames per stage
+
+    def __post_init__(self) -> None:
+        if self.interp < 1:
+            raise BadArgumentError(f'restore: "--interp" must be >= 1, got {self.interp}')
+        if self.fps is not None and not self.fps > 0:
+            raise BadArgumentError(f'restore: "--fps" must be > 0, got {self.fps}')
+        if self.batch < 1 or self.queue_size < 1:
+            raise BadArgumentError(f"restore: batch and queue_size must be >= 1, got {self.batch}, {self.queue_size}")
+
+
+@dataclass(frozen=True)
+class Progress:
+    gif_frames_done: int
+    gif_frames_total: int
+    frames_written: int
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    input: Path
+    output: Path
+    gif_frames: int
+    frames_written: int
+    fps: Fraction
+    backend: str  # which backend ran, and why (auto)
+    variant: Variant  # dequantizer weights used
+    p_dither: float | None  # detector's dither probability (--dither auto)
+    interpolator_calls: int
+    seconds: float
+
+
+class _Cancelled(Exception):
+    """Raised inside a stage when another stage failed: unwinds it without a second error."""
+
+
+_END = object()
+
+
+class _Flow:
+    """Threads connected by bounded queues; the first error stops all of them."""
+
+    def __init__(self, queue_size: int) -> None:
+        self.queue_size = queue_size
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.threads: list[threading.Thread] = []
+
+    def put(self, q: queue.Queue, item: object) -> None:
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+        raise _Cancelled
+
+    def drain(self, q: queue.Queue) -> Iterator:
+        while True:
+            try:
+                item = q.get(timeout=0.05)
+            except queue.Empty:
+                if self.stop.is_set():
+                    raise _Cancelled from None
+                continue
+            if item is _END:
+                return
+            yield item
+
+    def stage(self, name: str, items: Callable[[], Iterable]) -> queue.Queue:
+        """Run `items()` in a thread, feeding a new bounded queue; returns that queue."""
+        out: queue.Queue = queue.Queue(self.queue_size)
+
+        def run() -> None:
+            try:
+                for item in items():
+                    self.put(out, item)
+                self.put(out, _END)
+            except _Cancelled:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, re-raised there
+                self.errors.append(exc)
+                self.stop.set()
+
+        thread = threading.Thread(target=run, name=f"restore-{name}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+        return out
+
+    def join(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def restore(
+    gif_path: Path,
+    output: Path,
+    options: RestoreOptions = RestoreOptions(),
+    progress: Callable[[Progress], None] | None = None,
+) -> RestoreResult:
+    """Restore one GIF into a video at `output` (and a side-by-side at `options.compare`)."""
+    start = time.perf_counter()
+    gif_path, output = Path(gif_path), Path(output)
+    _, n_frames, delays = probe_gif(gif_path, options.limits)  # fps and progress total, no pixel decode
+    fps = output_fps(delays, options.interp, options.fps)
+    backend, reason = resolve_backend(options.backend)
+
+    def open_model(network: Network, variant: Variant | None = None):
+        return open_session(network, backend, options.precision, variant=variant, options=options.session)
+
+    tiles = TileSpec(options.tile)
+    dequantizer = Dequantizer(open_model, DequantizeConfig(batch=options.batch, dither=options.dither, tiles=tiles))
+    interpolator = Interpolator(lambda: open_model(Network.INTERP), fps, batch=options.batch, tiles=tiles)
+
+    flow = _Flow(options.queue_size)
+    written = 0
+    with open_gif(gif_path, options.limits) as reader:
+        try:
+            with _open_writers(output, options, fps) as (writer, compare):
+                q_frames = flow.stage("decode", lambda: iter(reader))
+                q_restored = flow.stage("dequantize", lambda: dequantizer(flow.drain(q_frames)))
+                q_out = flow.stage("interpolate", lambda: interpolator(flow.drain(q_restored)))
+                for frame in flow.drain(q_out):
+                    writer.write(frame.rgb)
+                    if compare is not None:
+                        compare.write(_side_by_side(frame))
+                    written += 1
+                    if progress is not None:
+                        progress(Progress(frame.source.index + 1, n_frames, written))
+        except _Cancelled:
+            pass  # a stage failed: its error is raised below, after every thread has stopped
+        finally:
+            flow.join()
+    if flow.errors:
+        raise flow.errors[0]
+    backend_line = dequantizer.description or backend.value
+    return RestoreResult(
+        input=gif_path,
+        output=output,
+        gif_frames=n_frames,
+        frames_written=written,
+        fps=fps,
+        backend=f"{backend_line} [{reason}]",
+        variant=dequantizer.variant or Variant.NODITHER,
+        p_dither=dequantizer.p_dither,
+        interpolator_calls=interpolator.calls,
+        seconds=time.perf_counter() - start,
+    )
+
+
+class _open_writers:
+    """The output writer and the optional --compare writer, both atomic, closed (or aborted) together."""
+
+    def __init__(self, output: Path, options: RestoreOptions, fps: Fraction) -> None:
+        self.writer = open_writer(output, fps, options.fmt)
+        self.compare = None
+        if options.compare is not None:
+            try:
+                self.compare = open_writer(options.compare, fps)  # its own path says its format
+            except BaseException:
+                self.writer.abort()
+                raise
+
+    def __enter__(self):
+        return self.writer, self.compare
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        writers = [w for w in (self.writer, self.compare) if w is not None]
+        if exc_type is not None:
+            for w in writers:
+                w.abort()
+            return
+        try:
+            for w in writers:
+                w.close()
+        except BaseException:
+            for w in writers:
+                w.abort()  # no-op for one already closed
+            raise
+
+
+def _side_by_side(frame: OutputFrame) -> np.ndarray:
+    """GIF as a viewer shows it at this time | restored frame."""
+    return np.concatenate([frame.source.rgb, frame.rgb], axis=1)
+
+
+# --- many GIFs ----------------------------------------------------------------------------
+
+_EXTENSION = {
+    OutputFormat.MP4: ".mp4",
+    OutputFormat.WEBM: ".webm",
+    OutputFormat.APNG: ".png",
+    OutputFormat.GIF: ".gif",
+    OutputFormat.PNG_DIR: "",
+}
+
+
+def plan_jobs(
+    inputs: Sequence[Path], output: Path, fmt: OutputFormat | None, compare: Path | None = None
+) -> list[tuple[Path, Path, Path | None]]:
+    """(gif, output, compare) per GIF. One GIF file -> `output` itself; several GIFs, or a
+    directory of GIFs -> `output` (and `compare`) are directories, one file per GIF named after it."""
+    gifs: list[Path] = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            found = sorted(c for c in p.iterdir() if c.suffix.lower() == ".gif" and c.is_file())
+            if not found:
+                raise BadArgumentError(f"{p}: directory holds no .gif files")
+            gifs.extend(found)
+        elif p.is_file():
+            gifs.append(p)
+        else:
+            raise BadArgumentError(f"{p}: no such file or directory")
+    if not _is_batch(inputs):
+        return [(gifs[0], output, compare)]
+    ext = _EXTENSION[fmt or OutputFormat.MP4]
+    for folder in (output, compare):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise OutputError(f"{folder}: several GIFs need a directory here, not a file")
+    if len({g.stem for g in gifs}) != len(gifs):
+        raise BadArgumentError("restore: two input GIFs share a name; outputs would overwrite each other")
+    return [(g, output / f"{g.stem}{ext}", compare / f"{g.stem}{ext}" if compare else None) for g in gifs]
+
+
+def _is_batch(inputs: Sequence[Path]) -> bool:
+    return not (len(inputs) == 1 and Path(inputs[0]).is_file())
+
+
+def restore_many(
+    inputs: Sequence[Path],
+    output: Path,
+    options: RestoreOptions = RestoreOptions(),
+    progress: Callable[[Path, Progress], None] | None = None,
+) -> list[RestoreResult]:
+    """Restore one GIF, several, or directories of GIFs (see `plan_jobs`); stops at the first failure."""
+    jobs = plan_jobs(inputs, Path(output), options.fmt, options.compare)
+    if _is_batch(inputs):
+        for folder in (Path(output), options.compare):
+            if folder is not None:
+                try:
+                    folder.mkdir(exist_ok=True)
+                except OSError as exc:
+                    raise OutputError(f"{folder}: cannot create the output directory ({exc.strerror})") from None
+    results = []
+    for gif, out, compare in jobs:
+        report = None if progress is None else functools.partial(progress, gif)
+        results.append(restore(gif, out, dataclasses.replace(options, compare=compare), report))
+    return results

@@ -1,0 +1,102 @@
+"""ONNX Runtime sessions: the default backend (CPU), with CUDA/TensorRT execution providers
+when onnxruntime-gpu is installed and an NVIDIA GPU is present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...config import Backend, Precision
+from ...errors import ModelError
+from ...models import Network, Variant, onnx_path, require
+from .base import Session, SessionOptions, TensorSpec, _has_nvidia_device
+
+# ONNX Runtime reports element types as strings.
+_ORT_DTYPES = {
+    "tensor(uint8)": np.uint8,
+    "tensor(int8)": np.int8,
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+}
+
+
+def _spec(arg) -> TensorSpec:
+    if arg.type not in _ORT_DTYPES:
+        raise ModelError(f"onnxruntime: tensor '{arg.name}' has unsupported type {arg.type}")
+    shape = tuple(d if isinstance(d, (int, str)) else None for d in arg.shape)
+    return TensorSpec(arg.name, np.dtype(_ORT_DTYPES[arg.type]), shape)
+
+
+def _providers(options: SessionOptions) -> list:
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    chosen: list = []
+    if _has_nvidia_device():
+        if "TensorrtExecutionProvider" in available and options.extra.get("ort_tensorrt_cache"):
+            chosen.append(
+                (
+                    "TensorrtExecutionProvider",
+                    {
+                        "device_id": options.device,
+                        "trt_engine_cache_enable": True,
+                        "trt_engine_cache_path": options.extra["ort_tensorrt_cache"],
+                    },
+                )
+            )
+        if "CUDAExecutionProvider" in available:
+            chosen.append(("CUDAExecutionProvider", {"device_id": options.device}))
+    chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+class OnnxRuntimeSession(Session):
+    backend = Backend.ONNXRUNTIME
+
+    def __init__(self, path: Path, options: SessionOptions = SessionOptions()) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.intra_op_num_threads = max(0, options.threads)
+        so.inter_op_num_threads = 1
+        # The pipeline runs two sessions at once (dequantize, interpolate): spinning idle
+        # workers would steal the cores the other stage is computing on.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.log_severity_level = 3
+        try:
+            self._sess = ort.InferenceSession(str(path), sess_options=so, providers=_providers(options))
+        except Exception as exc:  # ORT raises its own untyped errors (Fail, InvalidGraph, NoSuchFile...)
+            raise ModelError(f"{path}: ONNX Runtime cannot load this model ({str(exc).splitlines()[0]})") from None
+        meta = self._sess.get_modelmeta().custom_metadata_map
+        super().__init__(
+            label=path.name,
+            inputs=tuple(_spec(a) for a in self._sess.get_inputs()),
+            outputs=tuple(_spec(a) for a in self._sess.get_outputs()),
+            metadata=meta,
+        )
+        self._threads = so.intra_op_num_threads
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self._sess.get_providers())
+
+    @property
+    def description(self) -> str:
+        threads = f", {self._threads} threads" if self._threads else ""
+        return f"onnxruntime ({self.providers[0]}{threads})"
+
+    def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = self._sess.run(list(self.output_names), feeds)
+        return dict(zip(self.output_names, values))
+
+
+def open_onnxruntime(
+    network: Network, variant: Variant | None, precision: Precision, options: SessionOptions
+) -> OnnxRuntimeSession:
+    path = require(onnx_path(network, variant, precision, root=options.models_dir))
+    return OnnxRuntimeSession(path, options)
