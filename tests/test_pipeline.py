@@ -172,3 +172,8 @@ def test_cli_refuses_non_gif_and_interp_with_fps(models, tmp_path):
     assert res.exit_code == 2 and "not a GIF" in res.output
     res = _cli(["restore", str(bad), "-o", str(tmp_path / "o.mp4"), "--interp", "2", "--fps", "10"], models)
     assert res.exit_code == 2 and "not both" in res.output
+
+
+def test_cli_max_pixels_refuses_big_gifs(models, gif, tmp_path):
+    res = _cli(["restore", str(gif), "-o", str(tmp_path / "o.mp4"), "--max-pixels", str(H * W - 1)], models)
+    assert res.exit_code == 2 and str(gif) in res.output and not (tmp_path / "o.mp4").exists()

@@ -89,7 +89,7 @@ def test_short_run_loss_goes_down(data, tmp_path):
 
     def step_fn(step: int) -> torch.Tensor:
         loss = restoration_loss(net(gif, pal), target)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         return loss
 
     opts = TrainOptions(out=tmp_path / "run", steps=30, lr=3e-3, log_every=100)

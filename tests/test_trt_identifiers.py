@@ -35,6 +35,7 @@ WHEELS = {  # version -> pip requirement
     "10.13": "tensorrt-cu12-bindings==10.13.3.9",
     "11.4": "tensorrt-cu13-bindings==11.4.0.106",
 }
+LEAN = {"lean-11.4": "tensorrt-lean-cu13-bindings==11.4.0.106"}  # runs version-compatible plans
 # Variables that hold TensorRT objects in those modules (as a bare name or `self.`/`slot.` field).
 RECEIVERS = {"trt", "builder", "network", "config", "parser", "profile", "engine", "context", "runtime",
              "timing", "saved", "plan", "_engine", "_trt"}
@@ -105,9 +106,9 @@ def _wheel(requirement: str) -> Path:
 @lru_cache(maxsize=None)
 def _strings(version: str) -> tuple[frozenset[bytes], tuple[bytes, ...], str]:
     """(NUL-terminated strings of tensorrt.so, the same as a tuple, the package __init__.py)."""
-    with zipfile.ZipFile(_wheel(WHEELS[version])) as wheel:
-        so = next(n for n in wheel.namelist() if n.endswith("/tensorrt.so"))
-        init = next(n for n in wheel.namelist() if n.endswith("tensorrt_bindings/__init__.py"))
+    with zipfile.ZipFile(_wheel({**WHEELS, **LEAN}[version])) as wheel:
+        so = next(n for n in wheel.namelist() if re.fullmatch(r"tensorrt\w*_bindings/tensorrt\w*\.so", n))
+        init = next(n for n in wheel.namelist() if re.fullmatch(r"tensorrt\w*_bindings/__init__\.py", n))
         runs = re.findall(rb"[\x20-\x7e]{2,}(?=\0)", wheel.read(so))
         return frozenset(runs), tuple(runs), wheel.read(init).decode()
 
@@ -156,6 +157,13 @@ def test_shared_code_uses_only_names_every_version_has(module, version):
     assert not used & compat.VERSION_SPECIFIC, f"{module.name} must go through compat.py for these"
     missing = sorted(n for n in used if not present(version, n))
     assert not missing, f"{module.name} uses names absent from TensorRT {version}: {missing}"
+
+
+def test_the_lean_runtime_has_everything_a_session_uses():
+    used = used_identifiers(PKG / "runtime" / "backends" / "tensorrt.py")
+    missing = sorted(n for n in used if not present("lean-11.4", n))
+    assert not missing, f"tensorrt.py uses names the lean runtime lacks: {missing}"
+    assert not present("lean-11.4", "build_serialized_network")  # the lean runtime really is builder-free
 
 
 def test_compat_names_exist_somewhere_and_version_specific_ones_are_declared():

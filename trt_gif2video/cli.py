@@ -322,3 +322,68 @@ def info(
             value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
         table.add_row(key, str(value))
     Console().print(table)
+
+
+from .export import NetworkChoice, OutputDtype  # noqa: E402 - torch-free; choices of `export` / `calibrate`
+
+
+@app.command("export")
+@handles_errors
+def export_cmd(
+    network: Annotated[NetworkChoice, typer.Option(help="Which network(s) to export.")] = NetworkChoice.ALL,
+    weights: Annotated[Optional[Path], typer.Option(help="Folder with <stem>.safetensors (default: the shipped weights).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Where <stem>.onnx / <stem>.fp16.onnx go (default: the shipped weights).")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset.", min=17)] = 17,
+    output_dtype: Annotated[OutputDtype, typer.Option(help="Image output: uint8 (the contract) or fp16 in [0,1] (files named <stem>-f16out).")] = OutputDtype.UINT8,
+    fp16: Annotated[bool, typer.Option(help="Also write the FP16 graph (<stem>.fp16.onnx).")] = True,
+    check_frames: Annotated[int, typer.Option(help="Validation frames for the FP16 PSNR-drop gate (0 = no gate; needs the corpus).", min=0)] = 0,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Corpus cache dir for the gate (default: the user cache).")] = None,
+) -> None:
+    """Export trained weights to FP32 ONNX (needs torch), verified against torch; derive FP16."""
+    from .config import Precision
+    from .errors import BackendUnavailableError
+    from .export import models_for, variant_path
+    from .models import weights_dir
+
+    try:
+        from .export.onnx_export import export_all
+    except ImportError as exc:
+        raise BackendUnavailableError(f"export: needs torch ({exc}); pip install 'trt-gif2video[train]'") from None
+    reports = export_all(weights or weights_dir(), out or weights_dir(), opset, models_for(network), fp16, output_dtype)
+    for r in reports:
+        typer.echo(f"{r.path}: ONNX Runtime vs torch max abs error {r.max_abs_error:.2e} ([0,1] scale)")
+        if fp16:
+            typer.echo(f"{variant_path(r.path, Precision.FP16)}: FP16 graph written")
+        if fp16 and check_frames:
+            from .export.check import gate
+
+            typer.echo(gate(r.path, variant_path(r.path, Precision.FP16), check_frames, cache_dir).line())
+
+
+@app.command()
+@handles_errors
+def calibrate(
+    network: Annotated[NetworkChoice, typer.Option(help="Which network(s) to quantize.")] = NetworkChoice.ALL,
+    frames: Annotated[Optional[int], typer.Option(help="Calibration frames per network (default: the manifest's).", min=1)] = None,
+    onnx_dir: Annotated[Optional[Path], typer.Option(help="Folder with the FP32 <stem>.onnx (default: the shipped weights).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Where <stem>.int8.onnx goes (default: --onnx-dir).")] = None,
+    manifest: Annotated[Optional[Path], typer.Option(help="Calibration manifest TOML (default: the shipped calib/manifest.toml values).")] = None,
+    check_frames: Annotated[int, typer.Option(help="Validation frames for the PSNR-drop gate (0 = no gate).", min=0)] = 32,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Corpus cache dir (default: $TRT_GIF2VIDEO_CACHE or the user cache).")] = None,
+) -> None:
+    """INT8 with explicit Q/DQ from the FP32 ONNX, calibrated on corpus GIF frames (no torch needed)."""
+    import dataclasses
+
+    from .calib import load_manifest
+    from .config import Precision
+    from .export import models_for
+    from .export.int8 import build_int8
+    from .models import weights_dir
+
+    spec = load_manifest(manifest)
+    spec = dataclasses.replace(spec, frames=frames) if frames else spec
+    src_dir = onnx_dir or weights_dir()
+    for mf in models_for(network):
+        dst = (out or src_dir) / mf.onnx_name(Precision.INT8)
+        drop = build_int8(src_dir / mf.onnx_name(), dst, spec, cache_dir, check_frames)
+        typer.echo(f"{dst}: INT8 Q/DQ from {spec.frames} {spec.split} frames" + (f"; {drop.line()}" if drop else ""))

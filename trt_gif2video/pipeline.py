@@ -11,12 +11,11 @@ first error is raised here, in the caller.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -25,7 +24,7 @@ import numpy as np
 
 from .config import DEFAULT_LIMITS, Backend, DitherChoice, Limits, OutputFormat, Precision
 from .errors import BadArgumentError, OutputError
-from .io.encode import open_writer, resolve_format
+from .io.encode import open_writer
 from .io.gif_decode import open_gif, probe_gif
 from .models import Network, Variant
 from .runtime.backends.base import SessionOptions, open_session, resolve_backend
@@ -56,6 +55,11 @@ class RestoreOptions:
             raise BadArgumentError(f'restore: "--fps" must be > 0, got {self.fps}')
         if self.batch < 1 or self.queue_size < 1:
             raise BadArgumentError(f"restore: batch and queue_size must be >= 1, got {self.batch}, {self.queue_size}")
+        TileSpec(self.tile)  # refuse a bad --tile before any file is touched
+
+    @property
+    def tiles(self) -> TileSpec:
+        return TileSpec(self.tile)
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,7 @@ def restore(
     def open_model(network: Network, variant: Variant | None = None):
         return open_session(network, backend, options.precision, variant=variant, options=options.session)
 
-    tiles = TileSpec(options.tile)
+    tiles = options.tiles
     dequantizer = Dequantizer(open_model, DequantizeConfig(batch=options.batch, dither=options.dither, tiles=tiles))
     interpolator = Interpolator(lambda: open_model(Network.INTERP), fps, batch=options.batch, tiles=tiles)
 
@@ -166,7 +170,7 @@ def restore(
     written = 0
     with open_gif(gif_path, options.limits) as reader:
         try:
-            with _open_writers(output, options, fps) as (writer, compare):
+            with _Writers(output, options, fps) as (writer, compare):
                 q_frames = flow.stage("decode", lambda: iter(reader))
                 q_restored = flow.stage("dequantize", lambda: dequantizer(flow.drain(q_frames)))
                 q_out = flow.stage("interpolate", lambda: interpolator(flow.drain(q_restored)))
@@ -198,7 +202,7 @@ def restore(
     )
 
 
-class _open_writers:
+class _Writers:
     """The output writer and the optional --compare writer, both atomic, closed (or aborted) together."""
 
     def __init__(self, output: Path, options: RestoreOptions, fps: Fraction) -> None:
@@ -294,5 +298,5 @@ def restore_many(
     results = []
     for gif, out, compare in jobs:
         report = None if progress is None else functools.partial(progress, gif)
-        results.append(restore(gif, out, dataclasses.replace(options, compare=compare), report))
+        results.append(restore(gif, out, replace(options, compare=compare), report))
     return results

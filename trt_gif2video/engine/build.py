@@ -95,7 +95,7 @@ def network_from_onnx(trt: ModuleType, builder, features: compat.Features, onnx:
     network = builder.create_network(compat.network_flags(trt, features))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))  # __str__ is bound
         raise EngineBuildError(f"{onnx.name}: TensorRT cannot parse the ONNX: {errors}")
     return network, parser
 
@@ -185,6 +185,7 @@ def make_progress_monitor(trt: ModuleType, features: compat.Features, progress):
 
 def build_plan(trt: ModuleType, spec: BuildSpec, timing_file: TimingCache, *, show_progress: bool = True) -> bytes:
     """One plan from one spec: parse, configure, build, merge the timing cache."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     features = compat.detect(trt)
@@ -196,7 +197,7 @@ def build_plan(trt: ModuleType, spec: BuildSpec, timing_file: TimingCache, *, sh
     with ExitStack() as stack:
         if show_progress:
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            progress = stack.enter_context(Progress(*columns, transient=True))
+            progress = stack.enter_context(Progress(*columns, transient=True, console=Console(stderr=True)))
             monitor = make_progress_monitor(trt, features, progress)
             if monitor is not None:
                 config.progress_monitor = monitor

@@ -217,3 +217,11 @@ def validation_drop(fp32: Path | str, variant: Path | str, frames: int = 32,
     feeds = network_feeds(network, samples, t=0.5)
     targets = {"dequant": [s.clean for s in samples], "interp": [s.clean_mid for s in samples]}.get(network)
     return measure_drop(fp32, variant, feeds, targets)
+
+
+def gate(fp32: Path | str, variant: Path | str, frames: int = 32, cache_dir: Path | str | None = None) -> PrecisionDrop:
+    """`validation_drop`, raising ModelError when the drop exceeds its gate (DROP_GATES / PROB_GATE)."""
+    drop = validation_drop(fp32, variant, frames, cache_dir)
+    if not drop.passes():
+        raise ModelError(f"{variant}: fails its accuracy gate: {drop.line()}")
+    return drop

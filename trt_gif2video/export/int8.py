@@ -191,3 +191,22 @@ def calibrate_model(src: Path | str, dst: Path | str, manifest=None, cache_dir: 
     set_metadata(model, calib_manifest=manifest.key(), calib_frames=str(len(samples)))
     _atomic_save(model, out)
     return out
+
+
+def build_int8(src: Path | str, dst: Path | str, manifest=None, cache_dir: Path | str | None = None,
+               check_frames: int = 32):
+    """Calibrate, then gate on the validation split; `dst` appears only when the gate passes.
+
+    Returns the measured PrecisionDrop (no check when check_frames is 0: returns None).
+    """
+    from .check import gate
+
+    dst = Path(dst)
+    trial = dst.with_name(dst.name + ".trial")
+    try:
+        calibrate_model(src, trial, manifest, cache_dir)
+        drop = gate(src, trial, check_frames, cache_dir) if check_frames else None
+        trial.replace(dst)
+    finally:
+        trial.unlink(missing_ok=True)
+    return drop

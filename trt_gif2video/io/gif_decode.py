@@ -73,7 +73,7 @@ class _Image:
     interlaced: bool
     palette: np.ndarray | None  # local colour table
     min_code_size: int
-    data: bytes | None  # concatenated LZW sub-blocks; None when probing
+    data: bytes  # concatenated LZW sub-blocks; empty when probing
     cut_short: bool  # the file ended inside the image data
 
 
@@ -327,7 +327,7 @@ class GifReader:
             palette = block.palette if block.palette is not None else info.global_palette
             if palette is None:
                 raise GifDecodeError(f"{path}: frame {index} has no colour table (neither local nor global)")
-            indices = lzw_decode(block.data or b"", block.min_code_size, block.width * block.height, path)
+            indices = lzw_decode(block.data, block.min_code_size, block.width * block.height, path)
             if block.cut_short and len(indices) < block.width * block.height:
                 if index == 0:
                     raise GifDecodeError(f"{path}: truncated GIF (file ends inside the first frame)")

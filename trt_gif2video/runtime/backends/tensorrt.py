@@ -4,7 +4,8 @@ name-based I/O (`set_input_shape` / `set_tensor_address` / `execute_async_v3`).
 Two slots, each with its own execution context, stream, pinned host buffers and
 device buffers sized for the profile's max shapes: `submit` fills one slot while
 the other may still be copying back, `collect` waits for a slot's event.
-`infer` (the Session interface) is submit + collect.
+`infer` (the Session interface) is submit + collect. Both contexts use profile 0,
+as vs-mlrt's `num_streams` does: one plan, one profile, N contexts.
 """
 
 from __future__ import annotations
