@@ -220,6 +220,28 @@ def test_make_gif_cut_and_cli(clip, tmp_path):
     assert out.read_bytes()[10] & 0x80  # global colour table
 
 
+def test_variable_rate_video_is_held_on_a_constant_grid(tmp_path):
+    """Frames at 0, 1, 2, 6, 7, 8 / 30 s come out at 30 fps with frame 2 held over the gap."""
+    import av
+
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width = s.height = 32
+        s.pix_fmt = "yuv420p"
+        for i, pts in enumerate([0, 1, 2, 6, 7, 8]):
+            f = av.VideoFrame.from_ndarray(np.full((32, 32, 3), i * 40, np.uint8), format="rgb24")
+            f.pts, f.time_base = pts, Fraction(1, 30)
+            c.mux(s.encode(f))
+        c.mux(s.encode(None))
+    video = iter_video_frames(path)
+    levels = [round(int(f[16, 16, 0]) / 40) for f in video.frames]
+    assert video.fps == 30 and video.count == 9
+    assert levels == [0, 1, 2, 2, 2, 2, 3, 4, 5]
+    cut = iter_video_frames(path, start=0.1, duration=0.1)
+    assert [round(int(f[16, 16, 0]) / 40) for f in cut.frames] == [2, 2, 2]
+
+
 def test_make_gif_from_image_directory(tmp_path):
     src = tmp_path / "imgs"
     src.mkdir()
@@ -246,3 +268,18 @@ def test_bad_inputs_and_outputs(tmp_path, clip):
     result = CliRunner().invoke(app, ["make-gif", str(bad), "-o", str(tmp_path / "y.gif")])
     assert result.exit_code == 2 and "bad.mp4" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4", "clip.mp4"]
+
+
+def test_bundled_sample_is_a_32_colour_10_fps_gif():
+    from pathlib import Path
+
+    import trt_gif2video
+
+    path = Path(trt_gif2video.__file__).parent / "samples" / "sample.gif"
+    assert path.stat().st_size <= 300_000
+    im = Image.open(path)
+    assert im.n_frames == 24 and im.size == (256, 192) and im.info["loop"] == 0
+    for k in range(im.n_frames):
+        im.seek(k)
+        assert im.info["duration"] == 100
+        assert len(np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)) <= 32

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from trt_gif2video.clip import GifFrame
+from trt_gif2video.config import DitherChoice
 from trt_gif2video.errors import BadArgumentError
+from trt_gif2video.runtime.backends.base import Session, ShapeLimits, TensorSpec
+from trt_gif2video.stages.dequantize import DequantizeConfig, Dequantizer
 from trt_gif2video.stages.pad import PadMode, TileSpec, crop, pad_to_stride, run_tiled, tile_starts
 
 
@@ -78,3 +82,42 @@ def test_without_blending_the_same_tiles_would_show_seams():
 def test_tile_must_exceed_twice_the_overlap():
     with pytest.raises(BadArgumentError, match="--tile must be > 2 x overlap"):
         TileSpec(max_tile=64, overlap=32)
+
+
+class Profiled(Session):
+    """A numpy identity dequantizer with a TensorRT-like profile that refuses any other shape."""
+
+    description = "numpy identity with a profile"
+
+    def __init__(self) -> None:
+        u8 = np.dtype(np.uint8)
+        super().__init__("profiled", (TensorSpec("gif", u8, ("N", "H", "W", 3)), TensorSpec("palette", u8, ("N", 256, 3))),
+                         (TensorSpec("restored", u8, ("N", "H", "W", 3)),), {"stride": "16"})
+        self.shapes: list[tuple[int, ...]] = []
+
+    @property
+    def limits(self) -> ShapeLimits:
+        return ShapeLimits(max_batch=2, min_hw=(64, 64), max_hw=(96, 128))
+
+    def _infer_impl(self, feeds):
+        n, h, w = feeds["gif"].shape[:3]
+        assert n <= 2 and 64 <= h <= 96 and 64 <= w <= 128 and h % 16 == 0 and w % 16 == 0
+        self.shapes.append((n, h, w))
+        return {"restored": feeds["gif"].copy()}
+
+
+@pytest.mark.parametrize("size", [(40, 50), (150, 300)])
+def test_stages_respect_a_sessions_shape_limits(size):
+    session = Profiled()
+    rng = np.random.default_rng(0)
+    frames = [GifFrame(i, rng.integers(0, 256, (*size, 3), dtype=np.uint8), np.zeros((4, 3), np.uint8), 100 * i, 100, 10)
+              for i in range(5)]
+    stage = Dequantizer(lambda network, variant: session, DequantizeConfig(batch=4, dither=DitherChoice.NO))
+    out = list(stage(iter(frames)))
+    assert [f.index for f, _ in out] == list(range(5))
+    assert all(np.array_equal(f.rgb, r) for f, r in out)  # identity survives padding, splitting, tiling
+    assert max(n for n, _, _ in session.shapes) == 2
+    if size == (40, 50):
+        assert {s[1:] for s in session.shapes} == {(64, 64)}  # padded up to the profile minimum
+    else:
+        assert len(session.shapes) > 3 * 5  # split into batches of <= 2 and tiles of <= 96x128

@@ -175,8 +175,11 @@ def iter_samples(manifest: CalibManifest = DEFAULT_MANIFEST, dithers: tuple[Dith
 
     dithers = tuple(dithers or manifest.dithers)
     rng = np.random.default_rng([manifest.seed, int(pairs), *[list(Dither).index(d) for d in dithers]])
-    photos = corpus.photos(corpus.Split(manifest.split), cache_dir)
-    videos = corpus.videos(corpus.Split(manifest.split), cache_dir) if manifest.video_share > 0 else []
+    split = corpus.Split(manifest.split)
+    photos = corpus.photos(split, cache_dir)
+    kinds = {e.kind for e in corpus.load_manifest(cache_dir).entries.values() if e.split == split}
+    # a split without videos (a partial corpus) still calibrates, on photos alone
+    videos = corpus.videos(split, cache_dir) if manifest.video_share > 0 and corpus.Kind.VIDEO in kinds else []
     photo_cache: dict[Path, np.ndarray] = {}
     half = manifest.max_pan // 2
     for _ in range(manifest.frames):
@@ -209,6 +212,7 @@ def network_feeds(network: str, samples: list[CalibSample], seed: int = 0,
     rng = np.random.default_rng(seed)
     feeds = []
     for s in samples:
+        tt = np.array([t], np.float32) if t is not None else rng.uniform(0.1, 0.9, size=1).astype(np.float32)
         if network == "dequant":
             feeds.append({"gif": s.gif[None], "palette": pad_palette(s.palette)[None]})
         elif network == "dither":
@@ -217,7 +221,7 @@ def network_feeds(network: str, samples: list[CalibSample], seed: int = 0,
             if s.gif1 is None:
                 raise BadArgumentError("calibration: the interpolator needs frame pairs (iter_samples(pairs=True))")
             feeds.append({"gif0": s.gif[None], "gif1": s.gif1[None], "img0": s.clean[None], "img1": s.clean1[None],
-                          "t": np.array([t], np.float32) if t is not None else rng.uniform(0.1, 0.9, size=1).astype(np.float32)})
+                          "t": tt})
         else:
             raise BadArgumentError(f"calibration: unknown network {network!r}; need dequant, interp or dither")
     return feeds

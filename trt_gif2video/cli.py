@@ -336,28 +336,24 @@ def export_cmd(
     opset: Annotated[int, typer.Option(help="ONNX opset.", min=17)] = 17,
     output_dtype: Annotated[OutputDtype, typer.Option(help="Image output: uint8 (the contract) or fp16 in [0,1] (files named <stem>-f16out).")] = OutputDtype.UINT8,
     fp16: Annotated[bool, typer.Option(help="Also write the FP16 graph (<stem>.fp16.onnx).")] = True,
-    check_frames: Annotated[int, typer.Option(help="Validation frames for the FP16 PSNR-drop gate (0 = no gate; needs the corpus).", min=0)] = 0,
+    check_frames: Annotated[int, typer.Option(help="Validation frames for the FP16 PSNR-drop gate (0 = no gate; needs the corpus).", min=0)] = 32,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Corpus cache dir for the gate (default: the user cache).")] = None,
 ) -> None:
     """Export trained weights to FP32 ONNX (needs torch), verified against torch; derive FP16."""
-    from .config import Precision
     from .errors import BackendUnavailableError
-    from .export import models_for, variant_path
+    from .export import models_for
     from .models import weights_dir
 
     try:
         from .export.onnx_export import export_all
     except ImportError as exc:
         raise BackendUnavailableError(f"export: needs torch ({exc}); pip install 'trt-gif2video[train]'") from None
-    reports = export_all(weights or weights_dir(), out or weights_dir(), opset, models_for(network), fp16, output_dtype)
+    reports = export_all(weights or weights_dir(), out or weights_dir(), opset, models_for(network), fp16, output_dtype,
+                         check_frames, cache_dir)
     for r in reports:
         typer.echo(f"{r.path}: ONNX Runtime vs torch max abs error {r.max_abs_error:.2e} ([0,1] scale)")
-        if fp16:
-            typer.echo(f"{variant_path(r.path, Precision.FP16)}: FP16 graph written")
-        if fp16 and check_frames:
-            from .export.check import gate
-
-            typer.echo(gate(r.path, variant_path(r.path, Precision.FP16), check_frames, cache_dir).line())
+        if r.fp16:
+            typer.echo(f"{r.fp16}: FP16 graph" + (f"; {r.fp16_drop.line()}" if r.fp16_drop else ""))
 
 
 @app.command()
@@ -387,3 +383,33 @@ def calibrate(
         dst = (out or src_dir) / mf.onnx_name(Precision.INT8)
         drop = build_int8(src_dir / mf.onnx_name(), dst, spec, cache_dir, check_frames)
         typer.echo(f"{dst}: INT8 Q/DQ from {spec.frames} {spec.split} frames" + (f"; {drop.line()}" if drop else ""))
+
+
+@app.command()
+@handles_errors
+def bench(
+    backend: Annotated[Optional[list[Backend]], typer.Option(help="Backend to measure; repeatable (default: every usable one; auto = the one restore picks).")] = None,
+    precision: Annotated[Optional[list[Precision]], typer.Option(help="Precision; repeatable (default: fp32 int8 on a CPU, all three on a GPU).")] = None,
+    sizes: Annotated[str, typer.Option(help="Comma-separated WIDTHxHEIGHT frame sizes.")] = "256x256,480x270,1280x720",
+    frames: Annotated[int, typer.Option(help="Timed calls per network and size.", min=1)] = 8,
+    large_frames: Annotated[int, typer.Option(help="Timed calls at sizes above 0.5 MP.", min=1)] = 3,
+    warmup: Annotated[int, typer.Option(help="Untimed calls first.", min=0)] = 2,
+    batch: Annotated[int, typer.Option(help="Frames per call.", min=1)] = 1,
+    threads: Annotated[int, typer.Option(help="CPU threads per session (0 = backend default).", min=0)] = 0,
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time the paper's original networks (torch FP32 eager).")] = True,
+    end_to_end: Annotated[bool, typer.Option("--end-to-end/--no-end-to-end", help="Also time a whole restore per backend and compare it with pure inference.")] = False,
+    models_dir: Annotated[Optional[Path], typer.Option(help="Folder with the models (default: the shipped weights).")] = None,
+    peak_size: Annotated[int, typer.Option(help="Side of the square FP32 matmul that measures the peak.", min=64)] = 2048,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for bench.json, bench.md and bench.png.")] = Path("bench-results"),
+) -> None:
+    """Throughput, per-stage latency (p50/p95/p99), memory and FLOP efficiency per backend and precision."""
+    from .bench.report import write_all
+    from .bench.run import Bench, BenchConfig, parse_sizes
+
+    config = BenchConfig(backends=tuple(backend or ()), precisions=tuple(precision or ()), sizes=parse_sizes(sizes),
+                         frames=frames, large_frames=large_frames, warmup=warmup, batch=batch, threads=threads,
+                         baseline=baseline, end_to_end=end_to_end, models_dir=models_dir, peak_size=peak_size)
+    report = Bench(config, notify=lambda msg: typer.echo(msg, err=True)).run()
+    js, md, png = write_all(report, out)
+    typer.echo(md.read_text())
+    typer.echo(f"wrote {js}, {md}, {png}")

@@ -157,7 +157,7 @@ def restore(
     gif_path, output = Path(gif_path), Path(output)
     _, n_frames, delays = probe_gif(gif_path, options.limits)  # fps and progress total, no pixel decode
     fps = output_fps(delays, options.interp, options.fps)
-    backend, reason = resolve_backend(options.backend)
+    backend, reason = resolve_backend(options.backend, options.session.device)
 
     def open_model(network: Network, variant: Variant | None = None):
         return open_session(network, backend, options.precision, variant=variant, options=options.session)

@@ -7,9 +7,11 @@ element type and rank, with N, H, W dynamic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from ..config import Precision
@@ -36,7 +38,10 @@ def _img(name: str, elem_type: int = _U8) -> TensorSpec:
     return TensorSpec(name, elem_type, (None, None, None, 3))
 
 
-def contract(network: Network, output: OutputDtype = OutputDtype.UINT8) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+Specs = tuple[TensorSpec, ...]
+
+
+def contract(network: Network, output: OutputDtype = OutputDtype.UINT8) -> tuple[Specs, Specs]:
     """(inputs, outputs) the deploy graph of `network` must have."""
     out_type = _U8 if output is OutputDtype.UINT8 else _F16
     if network is Network.DEQUANT:
@@ -130,36 +135,35 @@ PROB_GATE = 0.05
 
 @dataclass(frozen=True)
 class PrecisionDrop:
-    """FP32 vs a derived model on the same frames. PSNRs against ground truth, dB; NaN for the detector."""
+    """FP32 vs a derived model on the same frames: PSNRs (dB) against ground truth for image
+    networks, the largest probability change for the dither detector (the other fields None)."""
 
     name: str
     precision: Precision
     samples: int
-    psnr_fp32: float
-    psnr_variant: float
-    psnr_variant_vs_fp32: float  # fidelity to the FP32 output itself
-    max_prob_diff: float  # detector only (NaN otherwise)
+    psnr_fp32: float | None = None
+    psnr_variant: float | None = None
+    psnr_variant_vs_fp32: float | None = None  # fidelity to the FP32 output itself (capped at 99 dB)
+    max_prob_diff: float | None = None
 
     @property
-    def drop(self) -> float:
-        return self.psnr_fp32 - self.psnr_variant
+    def drop(self) -> float | None:
+        return None if self.psnr_fp32 is None else self.psnr_fp32 - self.psnr_variant
 
     def passes(self) -> bool:
-        if self.max_prob_diff == self.max_prob_diff:  # not NaN: the detector
+        if self.max_prob_diff is not None:
             return self.max_prob_diff <= PROB_GATE
         return self.drop <= DROP_GATES[self.precision]
 
     def line(self) -> str:
-        if self.max_prob_diff == self.max_prob_diff:
-            return f"{self.name} {self.precision.value}: max |dp| {self.max_prob_diff:.4f} over {self.samples} frames"
-        return (f"{self.name} {self.precision.value}: PSNR {self.psnr_fp32:.2f} -> {self.psnr_variant:.2f} dB "
-                f"(drop {self.drop:+.3f}, gate {DROP_GATES[self.precision]}), vs FP32 {self.psnr_variant_vs_fp32:.1f} dB,"
-                f" {self.samples} frames")
+        head = f"{self.name} {self.precision.value}"
+        if self.max_prob_diff is not None:
+            return f"{head}: max |dp| {self.max_prob_diff:.4f} (gate {PROB_GATE}) over {self.samples} frames"
+        return (f"{head}: PSNR {self.psnr_fp32:.2f} -> {self.psnr_variant:.2f} dB (drop {self.drop:+.3f}, gate "
+                f"{DROP_GATES[self.precision]}), vs FP32 {self.psnr_variant_vs_fp32:.1f} dB, {self.samples} frames")
 
 
-def psnr(a, b) -> float:
-    import numpy as np
-
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
 
@@ -172,38 +176,41 @@ def _session(path: Path | str):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def _as_uint8_image(x):
-    import numpy as np
-
+def _as_uint8_image(x: np.ndarray) -> np.ndarray:
+    """A float16 [0,1] image output on the uint8 scale, so PSNRs compare like for like."""
     x = np.asarray(x)
     return x if x.dtype == np.uint8 else np.clip(np.rint(x.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
-def measure_drop(fp32: Path | str, variant: Path | str, feeds: list[dict], targets: list | None) -> PrecisionDrop:
-    """Run both models on `feeds`; PSNR of each against `targets` (HxWx3 uint8 each; None for the detector)."""
-    import numpy as np
+def measure_drop(fp32: Path | str, variant: Path | str, feeds: list[dict], targets: list | None,
+                 reference: bool = False) -> PrecisionDrop:
+    """Run both models on `feeds`; PSNR of each against `targets` (HxWx3 uint8 each; None for the detector).
 
+    `reference` runs both in onnx's ReferenceEvaluator (true FP16 arithmetic; small crops only).
+    """
     meta = read_metadata(onnx.load(str(variant), load_external_data=False))
-    a, b = _session(fp32), _session(variant)
-    ref_psnr, var_psnr, fid, dprob = [], [], [], []
-    for i, feed in enumerate(feeds):
-        ya, yb = a.run(None, feed)[0], b.run(None, feed)[0]
-        if targets is None:
-            dprob.append(float(np.max(np.abs(ya - yb))))
-            continue
-        ya, yb = _as_uint8_image(ya)[0], _as_uint8_image(yb)[0]
-        ref_psnr.append(psnr(ya, targets[i]))
-        var_psnr.append(psnr(yb, targets[i]))
+    runner = reference_evaluator if reference else _session
+    a, b = runner(fp32), runner(variant)
+    head = (Path(variant).name, Precision(meta["precision"]), len(feeds))
+    if targets is None:
+        diffs = [float(np.max(np.abs(a.run(None, f)[0] - b.run(None, f)[0]))) for f in feeds]
+        return PrecisionDrop(*head, max_prob_diff=max(diffs))
+    ref_psnr, var_psnr, fid = [], [], []
+    for feed, target in zip(feeds, targets):
+        ya, yb = _as_uint8_image(a.run(None, feed)[0])[0], _as_uint8_image(b.run(None, feed)[0])[0]
+        ref_psnr.append(psnr(ya, target))
+        var_psnr.append(psnr(yb, target))
         fid.append(min(psnr(yb, ya), 99.0))
-    nan = float("nan")
-    mean = (lambda v: float(np.mean(v))) if targets is not None else (lambda v: nan)
-    return PrecisionDrop(Path(variant).name, Precision(meta["precision"]), len(feeds), mean(ref_psnr),
-                         mean(var_psnr), mean(fid), max(dprob) if dprob else nan)
+    return PrecisionDrop(*head, float(np.mean(ref_psnr)), float(np.mean(var_psnr)), float(np.mean(fid)))
 
 
-def validation_drop(fp32: Path | str, variant: Path | str, frames: int = 32,
-                    cache_dir: Path | str | None = None) -> PrecisionDrop:
-    """`measure_drop` on GIF frames made from the corpus VALIDATION split (never calibrated on)."""
+def validation_drop(fp32: Path | str, variant: Path | str, frames: int = 32, cache_dir: Path | str | None = None,
+                    manifest=None) -> PrecisionDrop:
+    """`measure_drop` on GIF frames made from the corpus VALIDATION split (never calibrated on).
+
+    Frames are drawn like calibration frames (`manifest`, default the shipped one) but from the
+    validation split with another seed.
+    """
     from dataclasses import replace
 
     from ..calib import DEFAULT_MANIFEST, iter_samples, network_feeds
@@ -211,7 +218,8 @@ def validation_drop(fp32: Path | str, variant: Path | str, frames: int = 32,
 
     meta = read_metadata(onnx.load(str(fp32), load_external_data=False))
     network = meta["network"]
-    manifest = replace(DEFAULT_MANIFEST, split="val", frames=frames, seed=DEFAULT_MANIFEST.seed + 1)
+    manifest = manifest or DEFAULT_MANIFEST
+    manifest = replace(manifest, split="val", frames=frames, seed=manifest.seed + 1)
     samples = list(iter_samples(manifest, calibration_dithers(meta["variant"], manifest.dithers),
                                 pairs=network == "interp", cache_dir=cache_dir))
     feeds = network_feeds(network, samples, t=0.5)
@@ -219,9 +227,79 @@ def validation_drop(fp32: Path | str, variant: Path | str, frames: int = 32,
     return measure_drop(fp32, variant, feeds, targets)
 
 
-def gate(fp32: Path | str, variant: Path | str, frames: int = 32, cache_dir: Path | str | None = None) -> PrecisionDrop:
+def gate(fp32: Path | str, variant: Path | str, frames: int = 32, cache_dir: Path | str | None = None,
+         manifest=None) -> PrecisionDrop:
     """`validation_drop`, raising ModelError when the drop exceeds its gate (DROP_GATES / PROB_GATE)."""
-    drop = validation_drop(fp32, variant, frames, cache_dir)
+    drop = validation_drop(fp32, variant, frames, cache_dir, manifest)
     if not drop.passes():
         raise ModelError(f"{variant}: fails its accuracy gate: {drop.line()}")
     return drop
+
+
+def write_gated(fp32: Path | str, dst: Path | str, make: Callable[[Path], object], check_frames: int = 32,
+                cache_dir: Path | str | None = None, manifest=None) -> PrecisionDrop | None:
+    """`make(path)` writes a derived model; it lands at `dst` only if it passes `gate` (None: not checked)."""
+    from dataclasses import replace
+
+    dst = Path(dst)
+    trial = dst.with_name(dst.name + ".trial")
+    try:
+        make(trial)
+        drop = gate(fp32, trial, check_frames, cache_dir, manifest) if check_frames else None
+        trial.replace(dst)
+    finally:
+        trial.unlink(missing_ok=True)
+    return drop and replace(drop, name=dst.name)
+
+
+def _bilinear(x: np.ndarray, grid: np.ndarray, padding_mode: str, align_corners: bool) -> np.ndarray:
+    """Vectorized 2-D bilinear GridSample (the reference one loops over pixels in Python)."""
+    n, c, h, w = x.shape
+    gx, gy = grid[..., 0].astype(np.float64), grid[..., 1].astype(np.float64)
+    if align_corners:
+        px, py = (gx + 1) * (w - 1) / 2, (gy + 1) * (h - 1) / 2
+    else:
+        px, py = ((gx + 1) * w - 1) / 2, ((gy + 1) * h - 1) / 2
+    if padding_mode == "border":
+        px, py = np.clip(px, 0, w - 1), np.clip(py, 0, h - 1)
+    x0, y0 = np.floor(px).astype(np.int64), np.floor(py).astype(np.int64)
+    out = np.zeros((n, c) + gx.shape[1:], np.float64)
+    batch = np.arange(n)[:, None, None]
+    for dy in (0, 1):
+        for dx in (0, 1):
+            xi, yi = x0 + dx, y0 + dy
+            wgt = (1 - np.abs(px - xi)) * (1 - np.abs(py - yi))
+            inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            vals = x[batch, :, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]  # [N, Ho, Wo, C]
+            out += np.moveaxis(vals * (wgt * inside)[..., None], -1, 1)
+    return out.astype(x.dtype)
+
+
+def reference_evaluator(path: Path | str):
+    """onnx's pure-numpy ReferenceEvaluator for a model, able to run our graphs.
+
+    ONNX Runtime's CPU provider has no FP16 kernels for Conv, ConvTranspose, (Leaky)Relu,
+    AveragePool or Resize: it wraps them in Casts and computes in FP32, so FP16 accuracy
+    measured there is FP16 storage only. The reference evaluator computes in the tensors'
+    own dtype (slowly: use small crops). Two of its ops need help with our graphs: its
+    GatherElements uses np.choose (at most 64 choices; palettes have 256) and its GridSample
+    only knows the opset-20 mode names.
+    """
+    from onnx.reference import ReferenceEvaluator
+    from onnx.reference.ops.op_gather_elements import GatherElements as _GatherElements
+    from onnx.reference.ops.op_grid_sample import GridSample as _GridSample
+
+    class GatherElements(_GatherElements):
+        def _run(self, data, indices, axis=None):
+            axis = 0 if axis is None else axis
+            idx = np.where(indices < 0, indices + data.shape[axis], indices)
+            return (np.take_along_axis(data, idx, axis=axis),)
+
+    class GridSample(_GridSample):
+        def _run(self, X, grid, mode=None, padding_mode=None, align_corners=None):
+            mode = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
+            if X.ndim == 4 and mode == "linear" and padding_mode in ("border", "zeros"):
+                return (_bilinear(X, grid, padding_mode, bool(align_corners)),)
+            return super()._run(X, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+
+    return ReferenceEvaluator(str(path), new_ops=[GatherElements, GridSample])

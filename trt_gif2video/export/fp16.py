@@ -30,7 +30,6 @@ from .check import check_model, set_metadata
 _BODY_OPS = frozenset({"Conv", "ConvTranspose"})
 _GRID_OPS = frozenset({"GridSample"})
 _REQUANT_OPS = frozenset({"ArgMin", "ArgMax"})
-_GATHER_OPS = frozenset({"Gather", "GatherElements", "GatherND"})
 
 
 class _Graph:
@@ -114,8 +113,9 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     _name_nodes(model)
     keep = set().union(*fp32_regions(model).values())
     io_types = {v.name: v.type.tensor_type.elem_type for v in model.graph.output}
-    converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=sorted(keep), check_fp16_ready=False,
-                                                 disable_shape_infer=False)
+    # check_fp16_ready=False: a float16 image output is legitimate, not a sign of double conversion
+    converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=sorted(keep),
+                                                 check_fp16_ready=False, disable_shape_infer=False)
     _restore_output_types(converted, io_types)
     _drop_round_trips(converted)
     set_metadata(converted, precision=Precision.FP16.value)
@@ -178,7 +178,7 @@ def _restore_output_types(model: onnx.ModelProto, types: dict[str, int]) -> None
 def make_fp16(src: Path | str, dst: Path | str) -> Path:
     """Write the FP16 variant of FP32 ONNX `src` to `dst` (checked against the contract)."""
     src, dst = Path(src), Path(dst)
-    model = check_model(src, Precision.FP32)
+    check_model(src, Precision.FP32)
     fp16 = to_fp16(onnx.load(str(src)))
     check_model(fp16, Precision.FP16)
     _atomic_save(fp16, dst)

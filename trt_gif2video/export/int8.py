@@ -155,7 +155,8 @@ def check_qdq(model: onnx.ModelProto) -> None:
                 raise ModelError(f"{name}: {node.name} must feed only DequantizeLinear")
             continue
         if any(u.op_type not in QUANT_OPS for u in users):
-            raise ModelError(f"{name}: {node.name} feeds {[u.op_type for u in users]}; only {QUANT_OPS} may be quantized")
+            raise ModelError(f"{name}: {node.name} feeds {[u.op_type for u in users]}; "
+                             f"only {QUANT_OPS} may be quantized")
         if node.input[0] in init:  # a weight
             weight, scale = init[node.input[0]], init[node.input[1]]
             axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
@@ -197,16 +198,9 @@ def build_int8(src: Path | str, dst: Path | str, manifest=None, cache_dir: Path 
                check_frames: int = 32):
     """Calibrate, then gate on the validation split; `dst` appears only when the gate passes.
 
-    Returns the measured PrecisionDrop (no check when check_frames is 0: returns None).
+    Returns the measured PrecisionDrop (None when check_frames is 0: no check).
     """
-    from .check import gate
+    from .check import write_gated
 
-    dst = Path(dst)
-    trial = dst.with_name(dst.name + ".trial")
-    try:
-        calibrate_model(src, trial, manifest, cache_dir)
-        drop = gate(src, trial, check_frames, cache_dir) if check_frames else None
-        trial.replace(dst)
-    finally:
-        trial.unlink(missing_ok=True)
-    return drop
+    return write_gated(src, dst, lambda trial: calibrate_model(src, trial, manifest, cache_dir), check_frames,
+                       cache_dir, manifest)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from ..config import Precision
 from ..errors import ModelError
 from . import MODELS, ModelFile, Network, OutputDtype
 from ..models import STRIDE
-from .check import check_model, contract, set_metadata
+from .check import PrecisionDrop, check_model, contract, set_metadata, write_gated
 from .fp16 import _atomic_save, float_image_outputs, make_fp16
 
 DEFAULT_OPSET = 17
@@ -35,9 +35,12 @@ FP16_OUTPUT_TOLERANCE = 2.0 ** -10  # one FP16 step just below 1.0
 class ExportReport:
     path: Path
     max_abs_error: float  # vs torch, [0,1] scale, before rounding (NaN when not verified)
+    fp16: Path | None = None  # the FP16 graph derived from it, if made
+    fp16_drop: PrecisionDrop | None = None  # its validation PSNR drop, if gated
 
 
-def example_feeds(network: Network, n: int = 1, height: int = 64, width: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
+def example_feeds(network: Network, n: int = 1, height: int = 64, width: int = 64,
+                  seed: int = 0) -> dict[str, np.ndarray]:
     """Contract-shaped inputs: smooth colour images with a GIF-like palette (not noise: argmin ties matter)."""
     from ..palette import pad_palette
     from ..quantize import quantize_rgb
@@ -181,18 +184,20 @@ def load_deploy(model_file: ModelFile, weights_dir: Path | str,
 
 
 def export_all(weights_dir: Path | str, out_dir: Path | str, opset: int = DEFAULT_OPSET,
-               models: tuple[ModelFile, ...] = MODELS, fp16: bool = True,
-               output: OutputDtype = OutputDtype.UINT8) -> list[ExportReport]:
+               models: tuple[ModelFile, ...] = MODELS, fp16: bool = True, output: OutputDtype = OutputDtype.UINT8,
+               check_frames: int = 0, cache_dir: Path | str | None = None) -> list[ExportReport]:
     """Regenerate `<stem>.onnx` (and `<stem>.fp16.onnx`) in `out_dir` from the safetensors in `weights_dir`.
 
-    Models whose weights are missing are an error: the shipped ONNX must match the shipped weights.
+    Missing weights are an error: the shipped ONNX must match the shipped weights. With
+    `check_frames`, each FP16 graph must pass its PSNR-drop gate on the corpus validation split.
     """
     out_dir = Path(out_dir)
     reports = []
     for mf in models:
-        module = load_deploy(mf, weights_dir, output)
-        report = export_module(module, mf, out_dir / mf.onnx_name(output=output), opset)
-        reports.append(report)
+        report = export_module(load_deploy(mf, weights_dir, output), mf, out_dir / mf.onnx_name(output=output), opset)
         if fp16:
-            make_fp16(report.path, out_dir / mf.onnx_name(Precision.FP16, output))
+            dst = out_dir / mf.onnx_name(Precision.FP16, output)
+            drop = write_gated(report.path, dst, lambda trial: make_fp16(report.path, trial), check_frames, cache_dir)
+            report = replace(report, fp16=dst, fp16_drop=drop)
+        reports.append(report)
     return reports

@@ -20,6 +20,7 @@ from ..errors import BadArgumentError, GifDecodeError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm"})
 DEFAULT_DIR_FPS = Fraction(25)
+MAX_GRID_FPS = 240
 
 
 class VideoFrames(NamedTuple):
@@ -66,12 +67,17 @@ def iter_video_frames(path: str | os.PathLike, max_size: int | None = None, *, s
     return _iter_video(p, max_size, start, duration)
 
 
+def _cut(fps: Fraction, start: float, duration: float | None) -> tuple[int, int | None]:
+    """Frame n is shown at n / fps: the [first, stop) frame range of [start, start + duration) seconds."""
+    first = math.ceil(start * fps - 1e-6)
+    return first, None if duration is None else math.ceil((start + duration) * fps - 1e-6)
+
+
 def _iter_dir(p: Path, max_size: int | None, start: float, duration: float | None, fps: Fraction) -> VideoFrames:
     files = sorted((f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()),
                    key=lambda f: _natural_key(f.name))
-    first = int(start * fps)
-    last = len(files) if duration is None else min(len(files), int((start + duration) * fps))
-    files = files[first:last]
+    first, stop = _cut(fps, start, duration)
+    files = files[first:stop]
     if not files:
         raise GifDecodeError(f"{p}: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in the selected range")
     w0, h0 = _load(files[0]).size
@@ -109,14 +115,24 @@ def _iter_video(p: Path, max_size: int | None, start: float, duration: float | N
         raise GifDecodeError(f"{p}: has no video stream")
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    # The rate all timestamps fit on (ffprobe's r_frame_rate, what ffmpeg -vsync cfr uses), so a
+    # variable-rate file maps onto a grid without losing frames; the average rate if that looks bogus
+    # (containers with millisecond ticks report 1000).
+    rate = stream.guessed_rate
+    if not rate or rate > MAX_GRID_FPS:
+        rate = stream.average_rate or stream.base_rate
     if not rate:
         container.close()
         raise GifDecodeError(f"{p}: the video stream has no frame rate")
     fps = Fraction(rate)
     cc = stream.codec_context
     size = fit_size(cc.width, cc.height, max_size)
-    total = stream.frames or (int(container.duration / 1e6 * fps) if container.duration else None)
+    if stream.duration:  # frame counts in headers miss held frames of variable-rate files
+        total = round(stream.duration * stream.time_base * fps)
+    elif container.duration:
+        total = round(container.duration / av.time_base * fps)
+    else:
+        total = stream.frames or None
     count = None
     if total:  # an estimate for the progress bar
         remaining = max(0, total - int(start * fps))
@@ -124,9 +140,7 @@ def _iter_video(p: Path, max_size: int | None, start: float, duration: float | N
     if start > 0:
         # Seek lands on the keyframe at or before `start` (or nowhere); earlier frames are skipped below.
         container.seek(int(start / stream.time_base), stream=stream, backward=True)
-    # Output frame n is shown at n / fps; [first, stop) is the requested cut.
-    first = math.ceil(start * fps - 1e-6)
-    stop = None if duration is None else math.ceil((start + duration) * fps - 1e-6)
+    first, stop = _cut(fps, start, duration)
 
     def frames() -> Iterator[np.ndarray]:
         # Constant rate out of a variable-rate source (like ffmpeg -vsync cfr): each decoded

@@ -29,7 +29,7 @@ class InterpConfig:
     # One width per U-Net level: 6 levels = 5 poolings = input stride 32.
     flow_widths: tuple[int, ...] = (16, 32, 48, 64, 96, 128)
     refine_widths: tuple[int, ...] = (16, 24, 32, 48, 64, 96)
-    # Largest flow in pixels. Training crops are 128 px with up to ~35 px of motion between
+    # Largest flow in pixels. Training crops are 96 px with up to ~35 px of motion between
     # the end frames (pan + zoom/rotation at the corners); 40 keeps tanh out of saturation there.
     max_flow: float = 40.0
 

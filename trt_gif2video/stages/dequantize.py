@@ -48,8 +48,10 @@ def _centre_crop(rgb: np.ndarray, side: int) -> np.ndarray:
 
 def detect_dither(detector: Session, frames: list[GifFrame], config: DequantizeConfig) -> tuple[Variant, float]:
     """Which dequantizer fits these frames, and the detector's mean dither probability."""
-    batch = np.stack([_centre_crop(f.rgb, config.detect_crop) for f in frames])
-    batch = pad_to_stride(batch, default_stride(detector, Network.DITHER))
+    limits = detector.limits
+    side = min((config.detect_crop, *(limits.max_hw or ())))
+    batch = np.stack([_centre_crop(f.rgb, side) for f in frames[: limits.max_batch or len(frames)]])
+    batch = pad_to_stride(batch, default_stride(detector, Network.DITHER), min_hw=limits.min_hw)
     p = float(np.mean(detector.infer({"gif": batch})["p_dither"]))
     return (Variant.DITHER if p > config.threshold else Variant.NODITHER), p
 
@@ -96,4 +98,5 @@ class Dequantizer:
             {"palette": palette},
             stride,
             self.config.tiles,
+            session.limits,
         )

@@ -97,7 +97,13 @@ class Interpolator:
                 for k, s in _times_until(k, self.fps, end):
                     yield OutputFrame(k, s, restored, last, 0.0)
 
-    def _between(self, a, b, times, get_session) -> Iterator[OutputFrame]:
+    def _between(
+        self,
+        a: tuple[GifFrame, np.ndarray],
+        b: tuple[GifFrame, np.ndarray],
+        times: list[tuple[int, Fraction]],
+        get_session: Callable[[], Session],
+    ) -> Iterator[OutputFrame]:
         (fa, ra), (fb, rb) = a, b
         ta, tb = Fraction(fa.timestamp_ms), Fraction(fb.timestamp_ms)
         if tb <= ta:
@@ -114,13 +120,13 @@ class Interpolator:
                 yield OutputFrame(k, s, rgb, fa, t)
 
     def _run(self, session: Session, g0, g1, i0, i1, ts: list[float]) -> np.ndarray:
-        n = len(ts)
-        rep = lambda x: np.broadcast_to(x, (n, *x.shape))  # noqa: E731 - same frame for every t
         self.calls += 1
+        images = {"gif0": g0, "gif1": g1, "img0": i0, "img1": i1}
         return run_tiled(
             lambda feeds: session.infer(feeds)["frame_t"],
-            {"gif0": rep(g0), "gif1": rep(g1), "img0": rep(i0), "img1": rep(i1)},
+            {k: np.broadcast_to(v, (len(ts), *v.shape)) for k, v in images.items()},  # one pair, every t
             {"t": np.asarray(ts, np.float32)},
             default_stride(session, Network.INTERP),
             self.tiles,
+            session.limits,
         )

@@ -15,6 +15,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..errors import BadArgumentError
+from ..runtime.backends.base import ShapeLimits
 
 
 class PadMode(str, enum.Enum):
@@ -26,10 +27,12 @@ def padded_size(size: int, stride: int) -> int:
     return -(-size // stride) * stride
 
 
-def pad_to_stride(x: np.ndarray, stride: int, mode: PadMode = PadMode.REPLICATE) -> np.ndarray:
-    """Pad [N,H,W,C] at the bottom/right so H and W are multiples of `stride`."""
+def pad_to_stride(
+    x: np.ndarray, stride: int, mode: PadMode = PadMode.REPLICATE, min_hw: tuple[int, int] = (1, 1)
+) -> np.ndarray:
+    """Pad [N,H,W,C] at the bottom/right so H and W are multiples of `stride` and at least `min_hw`."""
     h, w = x.shape[1:3]
-    ph, pw = padded_size(h, stride) - h, padded_size(w, stride) - w
+    ph, pw = padded_size(max(h, min_hw[0]), stride) - h, padded_size(max(w, min_hw[1]), stride) - w
     if not ph and not pw:
         return x
     if mode is PadMode.REFLECT and (ph >= h or pw >= w):
@@ -88,27 +91,47 @@ def run_tiled(
     others: Mapping[str, np.ndarray],
     stride: int,
     tiles: TileSpec = TileSpec(),
+    limits: ShapeLimits = ShapeLimits(),
     pad_mode: PadMode = PadMode.REPLICATE,
 ) -> np.ndarray:
-    """Run `fn` on [N,H,W,3] `images` (all the same size) plus untiled `others`; return [N,H,W,3] uint8.
+    """Run `fn` on [N,H,W,3] `images` (all the same size) plus per-sample `others` ([N,...],
+    not tiled); return [N,H,W,3] uint8.
 
-    Pads to the stride, splits into overlapping tiles when a side exceeds `tiles.max_tile`,
-    blends the tile outputs and crops back to H x W.
+    Splits N above `limits.max_batch`, pads to the stride (and `limits.min_hw`), splits into
+    overlapping tiles when a side exceeds `tiles.max_tile` or `limits.max_hw`, blends the
+    tile outputs and crops back to H x W.
     """
+    n = next(iter(images.values())).shape[0]
+    step = limits.max_batch or n
+    if n > step:
+        parts = [
+            run_tiled(fn, {k: v[i : i + step] for k, v in images.items()},
+                      {k: v[i : i + step] for k, v in others.items()}, stride, tiles, limits, pad_mode)
+            for i in range(0, n, step)
+        ]
+        return np.concatenate(parts)
+    return _run_tiles(fn, images, others, stride, tiles, limits, pad_mode)
+
+
+def _run_tiles(fn, images, others, stride, tiles: TileSpec, limits: ShapeLimits, pad_mode: PadMode) -> np.ndarray:
     first = next(iter(images.values()))
     n, h, w = first.shape[:3]
-    padded = {k: pad_to_stride(v, stride, pad_mode) for k, v in images.items()}
+    padded = {k: pad_to_stride(v, stride, pad_mode, limits.min_hw) for k, v in images.items()}
     ph, pw = padded[next(iter(padded))].shape[1:3]
-    if tiles.max_tile is None or (ph <= tiles.max_tile and pw <= tiles.max_tile):
+    max_h, max_w = (tiles.max_tile or ph, tiles.max_tile or pw)
+    if limits.max_hw is not None:
+        max_h, max_w = min(max_h, limits.max_hw[0]), min(max_w, limits.max_hw[1])
+    if ph <= max_h and pw <= max_w:
         return crop(fn({**padded, **others}), h, w)
-    th, ys = tile_starts(ph, tiles.max_tile, tiles.overlap, stride)
-    tw, xs = tile_starts(pw, tiles.max_tile, tiles.overlap, stride)
+    overlap = min(tiles.overlap, max_h // 4, max_w // 4)  # a small profile maximum still tiles
+    th, ys = tile_starts(ph, max_h, overlap, stride)
+    tw, xs = tile_starts(pw, max_w, overlap, stride)
     acc = np.zeros((n, ph, pw, 3), np.float32)
     weight = np.zeros((ph, pw), np.float32)
     for yi, y in enumerate(ys):
-        wy = _ramp(th, min(tiles.overlap, th // 2), yi == 0, yi == len(ys) - 1)
+        wy = _ramp(th, min(overlap, th // 2), yi == 0, yi == len(ys) - 1)
         for xi, x in enumerate(xs):
-            wx = _ramp(tw, min(tiles.overlap, tw // 2), xi == 0, xi == len(xs) - 1)
+            wx = _ramp(tw, min(overlap, tw // 2), xi == 0, xi == len(xs) - 1)
             feeds = {k: np.ascontiguousarray(v[:, y : y + th, x : x + tw]) for k, v in padded.items()}
             out = fn({**feeds, **others})
             wt = wy[:, None] * wx[None, :]

@@ -11,6 +11,8 @@ import json
 import math
 import os
 import random
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -158,6 +160,23 @@ def cosine_lr(base: float, progress: float, floor: float = 0.02) -> float:
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
+class _StopOnSigterm:
+    """SIGTERM ends training after the current step; the run then saves and validates as usual."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._main = threading.current_thread() is threading.main_thread()
+        if self._main:  # signal handlers can only be set from the main thread
+            self._old = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._main:
+            signal.signal(signal.SIGTERM, self._old)
+
+
 # --- the loop -------------------------------------------------------------------------------
 
 StepFn = Callable[[int], torch.Tensor]  # step -> scalar loss (forward only; fit() does backward)
@@ -192,8 +211,9 @@ def fit(opts: TrainOptions, model: torch.nn.Module, step_fn: StepFn, log: RunLog
         p = step / opts.steps
         return max(p, elapsed() / budget_s) if budget_s else p
 
+    stop = _StopOnSigterm()
     model.train()
-    while step < opts.steps and (budget_s is None or elapsed() < budget_s):
+    while step < opts.steps and (budget_s is None or elapsed() < budget_s) and not stop.requested:
         lr = cosine_lr(opts.lr, progress())
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -211,6 +231,7 @@ def fit(opts: TrainOptions, model: torch.nn.Module, step_fn: StepFn, log: RunLog
         if time.monotonic() - last_ckpt > opts.checkpoint_minutes * 60:
             save_checkpoint(ckpt, model, optimizer, step, elapsed())
             last_ckpt = time.monotonic()
+    stop.restore()
     save_checkpoint(ckpt, model, optimizer, step, elapsed())
-    log.write(f"stopped at step {step} after {elapsed() / 60:.1f} min, avg_loss={running}")
+    log.write(f"stopped at step {step}{' (SIGTERM)' if stop.requested else ''} after {elapsed() / 60:.1f} min, avg_loss={running}")
     return step, elapsed(), running if running is not None else last_loss

@@ -22,7 +22,8 @@ from ..nets.dequant import DequantConfig, Dequantizer
 from ..nets.deploy import DequantDeploy
 from ..nets.flops import dequant_gflops, n_params
 from ..nets.store import save_network
-from .common import RunLog, TrainOptions, TrainResult, fit, pick_device, restoration_loss, seed_everything
+from .common import (CHECKPOINT_NAME, RunLog, TrainOptions, TrainResult, fit, load_checkpoint, pick_device,
+                     restoration_loss, seed_everything)
 from .patches import NO_DITHER, WITH_DITHER, Batch, Degradation, PatchPool, ValFrame, load_sources, validation_frames
 
 VAL_COLORS = (32, 256)
@@ -136,10 +137,31 @@ def train(opts: TrainOptions, data: DataPaths | None = None, spec: DequantTrainS
         return {k: v for k, v in m.items() if k.startswith("psnr")}
 
     steps, wall, loss = fit(opts, net, step_fn, log, on_log)
-    metrics = evaluate(net.eval(), val)
-    metrics.update(steps=steps, wall_min=wall / 60, params=n_params(net), gflops_480x270=dequant_gflops(net),
-                   val_frames=len(val), train_pictures=len(sources), variant=variant.value)
-    weights = save_network(net, opts.out / f"dequant_{variant.value}.safetensors", variant=variant.value)
+    metrics = finish(opts.out, net, variant, val, log)
+    metrics.update(steps=steps, wall_min=wall / 60, train_pictures=len(sources))
     (opts.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    log.write(f"final validation {json.dumps(metrics)}; weights {weights}")
     return TrainResult(opts.out, steps, wall, loss, metrics)
+
+
+def finish(out: Path, net: Dequantizer, variant: DequantVariant, val: list[ValFrame], log: RunLog) -> dict:
+    """Final validation and the weights file `out/dequant_<variant>.safetensors`."""
+    metrics = evaluate(net.eval(), val)
+    metrics.update(params=n_params(net), gflops_480x270=dequant_gflops(net), val_frames=len(val),
+                   variant=variant.value)
+    weights = save_network(net, out / f"dequant_{variant.value}.safetensors", variant=variant.value)
+    log.write(f"final validation {json.dumps(metrics)}; weights {weights}")
+    return metrics
+
+
+def finish_from_checkpoint(out: Path, variant: DequantVariant, config: DequantConfig = DequantConfig(),
+                           data: DataPaths | None = None, val_size: int = DequantTrainSpec.val_size) -> dict:
+    """Weights + validation from a run's last checkpoint (a run that was stopped early)."""
+    net = Dequantizer(config)
+    step, elapsed, _ = load_checkpoint(out / CHECKPOINT_NAME, net)
+    data = data or DataPaths.from_corpus()
+    val = validation_frames(load_sources(list(data.val_photos), list(data.val_videos)), VAL_COLORS,
+                            variant.dithers, size=val_size)
+    metrics = finish(out, net, variant, val, RunLog(out))
+    metrics.update(steps=step, wall_min=elapsed / 60)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics

@@ -46,9 +46,9 @@ class InterpTrainConfig:
     device: DeviceChoice = DeviceChoice.AUTO
     batch: int = 8
     lr: float = 3e-4
-    pool_size: int = 384
+    pool_size: int = 256
     refresh_every: int = 40  # steps between pool refreshes
-    refresh_count: int = 48  # triplets regenerated per refresh
+    refresh_count: int = 32  # triplets regenerated per refresh
     video_fraction: float = 0.35  # share of triplets from real clips (the rest: synthetic motion)
     motion: MotionConfig = MotionConfig()
     model: InterpConfig = InterpConfig()
@@ -76,14 +76,18 @@ class Sources:
     video_p: float  # chance that a sequence comes from a clip
 
     @classmethod
-    def load(cls, split: Split, cfg: InterpTrainConfig) -> "Sources":
+    def load(cls, split: Split, cfg: InterpTrainConfig, clips_optional: bool = False) -> "Sources":
         pics = [load_photo(p) for p in photos(split, cfg.cache_dir)]
         pics = [p for p in pics if min(p.shape[:2]) >= 2 * cfg.motion.crop]
         if not pics:
             raise DataError(f"corpus {split.value} photos: need some with a short side >= {2 * cfg.motion.crop} px")
         clips = []
         if cfg.video_fraction > 0:
-            clips = [load_video(p, cfg.motion.video_short_side) for p in videos(split, cfg.cache_dir)]
+            try:
+                clips = [load_video(p, cfg.motion.video_short_side) for p in videos(split, cfg.cache_dir)]
+            except DataError:
+                if not clips_optional:
+                    raise
         return cls(pics, clips, cfg.video_fraction if clips else 0.0)
 
     def sequence(self, rng: np.random.Generator, stride: int, motion: MotionConfig) -> list[np.ndarray]:
@@ -206,7 +210,7 @@ def _train(cfg: InterpTrainConfig) -> TrainResult:
 def _val_batch(cfg: InterpTrainConfig, device: torch.device, n: int = 16) -> Optional[tuple[torch.Tensor, ...]]:
     """A fixed batch of validation triplets (held-out photos and clips) for the training log."""
     try:
-        sources = Sources.load(Split.VAL, replace(cfg, video_fraction=0.5))
+        sources = Sources.load(Split.VAL, replace(cfg, video_fraction=0.5), clips_optional=True)
     except DataError:
         return None
     rng = np.random.default_rng(1234)
@@ -240,34 +244,36 @@ class EvalScores:
     ssim: float
 
 
-def _windows(sources: Sources, factor: int, rng: np.random.Generator, per_clip: int, per_photo: int
-             ) -> list[list[np.ndarray]]:
-    """factor + 1 frame windows: evenly spaced in every clip (crop to the stride), synthetic on photos."""
+def _windows(sources: Sources, factor: int, rng: np.random.Generator, per_clip: int, per_photo: int,
+             crop: int) -> list[tuple[str, list[np.ndarray]]]:
+    """(group, factor + 1 frames): evenly spaced windows of every clip (cropped to the stride),
+    synthetic motion on every photo."""
     out = []
     for clip in sources.clips:
         h, w = (d // 32 * 32 for d in clip.shape[1:3])
         for start in np.linspace(0, clip.shape[0] - factor - 1, per_clip).astype(int):
-            out.append([np.ascontiguousarray(f[:h, :w]) for f in clip[start:start + factor + 1]])
-    motion = replace(MotionConfig(), crop=EVAL_PHOTO_CROP)
+            out.append(("clips", [np.ascontiguousarray(f[:h, :w]) for f in clip[start:start + factor + 1]]))
+    motion = replace(MotionConfig(), crop=crop)
     for photo in sources.photos:
-        out.extend(synth_sequence(photo, factor, rng, motion) for _ in range(per_photo))
+        out.extend(("photos", synth_sequence(photo, factor, rng, motion)) for _ in range(per_photo))
     return out
 
 
 @torch.no_grad()
 def evaluate_interp(model: Interpolator, cache_dir: Optional[Path] = None, per_clip: int = 8, per_photo: int = 2,
-                    factors: tuple[int, ...] = (2, 4)) -> dict[str, dict[str, EvalScores]]:
+                    factors: tuple[int, ...] = (2, 4), crop: int = EVAL_PHOTO_CROP
+                    ) -> dict[str, dict[str, EvalScores]]:
     """PSNR/SSIM of the frames between GIF frames on the validation split, x2 and x4, against
-    nearest-frame repeat and linear blend. img0/img1 are the clean frames (as in training);
-    gif0/gif1 are 32-colour median-cut quantizations."""
+    nearest-frame repeat and linear blend; keys "x2/clips", "x2/photos", "x2/all", ...
+    img0/img1 are the clean frames (as in training); gif0/gif1 are 32-colour median-cut quantizations."""
     model = model.eval().cpu()
-    cfg = InterpTrainConfig(cache_dir=cache_dir, motion=replace(MotionConfig(), crop=EVAL_PHOTO_CROP))
-    sources = Sources.load(Split.VAL, cfg)
+    cfg = InterpTrainConfig(cache_dir=cache_dir, motion=replace(MotionConfig(), crop=crop))
+    sources = Sources.load(Split.VAL, cfg, clips_optional=True)
     to_t = lambda a: torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].float() / 255.0
     report = {}
     for factor in factors:
-        scores: dict[str, list[tuple[float, float]]] = {"model": [], "repeat": [], "blend": []}
-        for seq in _windows(sources, factor, np.random.default_rng(factor), per_clip, per_photo):
+        scores: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for group, seq in _windows(sources, factor, np.random.default_rng(factor), per_clip, per_photo, crop):
             gif0, gif1 = (quantize_rgb(seq[i], EVAL_COLORS)[0] for i in (0, -1))
             g0, g1, i0, i1 = map(to_t, (gif0, gif1, seq[0], seq[-1]))
             for k in range(1, factor):
@@ -277,7 +283,9 @@ def evaluate_interp(model: Interpolator, cache_dir: Optional[Path] = None, per_c
                 blend = np.round((1 - t) * seq[0].astype(np.float32) + t * seq[-1].astype(np.float32)).astype(np.uint8)
                 repeat = seq[0] if t <= 0.5 else seq[-1]
                 for name, img in (("model", pred), ("repeat", repeat), ("blend", blend)):
-                    scores[name].append((psnr(img, seq[k]), ssim(img, seq[k])))
-        report[f"x{factor}"] = {name: EvalScores(*map(float, np.mean(np.minimum(v, 99.0), axis=0)))
-                                for name, v in scores.items()}
+                    value = (min(psnr(img, seq[k]), 99.0), ssim(img, seq[k]))
+                    for g in (group, "all"):
+                        scores.setdefault((g, name), []).append(value)
+        for (g, name), v in scores.items():
+            report.setdefault(f"x{factor}/{g}", {})[name] = EvalScores(*map(float, np.mean(v, axis=0)))
     return report

@@ -25,7 +25,7 @@ STRIDES = (2, 4, 8)
 
 @dataclass(frozen=True)
 class MotionConfig:
-    crop: int = 128
+    crop: int = 96
     max_shift: float = 20.0  # camera motion between the end frames, output pixels
     max_zoom: float = 0.12  # |log zoom| between the end frames
     max_rot_deg: float = 5.0

@@ -46,6 +46,18 @@ class SessionOptions:
     extra: Mapping[str, str] = field(default_factory=dict)  # backend-specific, e.g. TensorRT cache dir
 
 
+@dataclass(frozen=True)
+class ShapeLimits:
+    """What one call accepts for the [N,H,W,3] image inputs (a TensorRT profile); default: anything.
+
+    The stages honour it: they split batches above `max_batch`, pad frames up to `min_hw`
+    and tile frames larger than `max_hw`."""
+
+    max_batch: int | None = None
+    min_hw: tuple[int, int] = (1, 1)
+    max_hw: tuple[int, int] | None = None
+
+
 class Session(ABC):
     """A loaded network. Use as a context manager; `infer` is safe to call from one thread."""
 
@@ -80,6 +92,11 @@ class Session(ABC):
     def description(self) -> str:
         """One line naming the backend and where it runs, for logs and `restore` output."""
         return self.backend.value
+
+    @property
+    def limits(self) -> ShapeLimits:
+        """Shapes one `infer` accepts; backends with fixed profiles (TensorRT) override this."""
+        return ShapeLimits()
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         checked = self._validate(feeds)
@@ -134,14 +151,20 @@ def _has_nvidia_device() -> bool:
     return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvhost-ctrl", "/dev/nvgpu"))
 
 
-def _tensorrt_usable() -> bool:
-    if not _has_nvidia_device() or importlib.util.find_spec("tensorrt") is None:
+def _tensorrt_usable(device: int) -> bool:
+    """TensorRT imports and is a supported version, and a CUDA binding opens the GPU."""
+    if not _has_nvidia_device():
+        return False
+    from ...engine.compat import tensorrt_status
+    from ..cuda import Cuda
+
+    if tensorrt_status()[1] is not None:
         return False
     try:
-        import tensorrt  # noqa: F401  (only proves the libraries load)
-    except (ImportError, OSError):
+        with Cuda(device):
+            return True
+    except BackendUnavailableError:
         return False
-    return True
 
 
 def _torch_cuda_usable() -> bool:
@@ -152,12 +175,12 @@ def _torch_cuda_usable() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def resolve_backend(backend: Backend) -> tuple[Backend, str]:
+def resolve_backend(backend: Backend, device: int = 0) -> tuple[Backend, str]:
     """The concrete backend for `backend` and why it was chosen (AUTO picks the fastest usable)."""
     backend = Backend(backend)
     if backend is not Backend.AUTO:
         return backend, "requested"
-    if _tensorrt_usable():
+    if _tensorrt_usable(device):
         return Backend.TENSORRT, "auto: TensorRT and an NVIDIA GPU found"
     if _torch_cuda_usable():
         return Backend.TORCH, "auto: no TensorRT; torch with CUDA found"
@@ -175,7 +198,7 @@ def open_session(
     """Load `network` (/`variant`) on `backend` at `precision`. Raises BackendUnavailableError
     with one line when the backend cannot run here, ModelError when the model file is missing."""
     network, precision = Network(network), Precision(precision)
-    chosen, _ = resolve_backend(backend)
+    chosen, _ = resolve_backend(backend, options.device)
     if chosen is Backend.ONNXRUNTIME:
         from .onnxruntime import open_onnxruntime
 

@@ -23,7 +23,7 @@ from ...engine.recipe import OnnxInfo, load_recipe, read_onnx_info, recipe_path,
 from ...errors import BadArgumentError, EngineMismatchError, ModelError
 from ...models import Network, Variant, model_stem, onnx_path, require
 from ..cuda import Cuda, DeviceBuffer
-from .base import Session, SessionOptions, TensorSpec
+from .base import Session, SessionOptions, ShapeLimits, TensorSpec
 
 # ONNX TensorProto element types the contract uses -> numpy
 _ONNX_DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 6: np.int32, 7: np.int64, 10: np.float16}
@@ -109,6 +109,18 @@ class TensorRTSession(Session):
     def description(self) -> str:
         info = self._cuda.device_info()
         return f"tensorrt {self._trt.__version__} on {info.name} ({self._cuda.binding})"
+
+    @property
+    def limits(self) -> ShapeLimits:
+        """The plan's profile for the [N,H,W,3] image inputs, so the stages batch, pad and tile to fit."""
+        images = [(lo, hi) for lo, _, hi in self._profile.values() if len(lo) == 4]
+        if not images:
+            return ShapeLimits()
+        return ShapeLimits(
+            max_batch=min(hi[0] for _, hi in images),
+            min_hw=(max(lo[1] for lo, _ in images), max(lo[2] for lo, _ in images)),
+            max_hw=(min(hi[1] for _, hi in images), min(hi[2] for _, hi in images)),
+        )
 
     def _make_slot(self) -> _Slot:
         context = self._engine.create_execution_context()
