@@ -2,12 +2,13 @@
 
 Run: .venv/bin/python benchmarks/decode_memory.py
 
-Measured 2026-11-24 on the shared 2-core dev box (load average ~12, so speeds are per
+Measured 2026-11-24 on the shared 2-core dev box (load average ~10, so speeds are per
 CPU-second; wall-clock frames/s were 2-3x lower while the box was that busy):
-  memory (tracemalloc peak while streaming 64x64 frames): 200 frames 0.095 MB,
-  2,000 frames 0.094 MB (ratio 0.99; holding 2,000 RGB frames would take 24.6 MB)
-  speed at 480x270: Pillow-written photo-like GIF 84 frames/s (Pillow's C decoder 1053),
-  worst case 256-colour noise 27 frames/s (Pillow 740)
+  memory (tracemalloc peak while streaming 64x64 frames, after a warm-up decode):
+  200 frames 0.127 MB, 2,000 frames 0.105 MB (holding 2,000 RGB frames would take 24.6 MB)
+  speed at 480x270, frames/s (pure-Python LZW before the Pillow fast path / now / Pillow's
+  own decode to RGB): Pillow-written photo-like GIF 78 / 598 / 1107; worst case
+  256-colour noise 23 / 328 / 810
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def frames_per_second(path: Path) -> tuple[float, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        peak_mb(many_frames(tmp / "warm.gif", 2))  # one-time imports and caches: not per frame
         small, large = peak_mb(many_frames(tmp / "200.gif", 200)), peak_mb(many_frames(tmp / "2000.gif", 2000))
         print(f"memory: 200 frames {small:.3f} MB, 2000 frames {large:.3f} MB peak (ratio {large / small:.2f})")
 

@@ -260,6 +260,9 @@ def test_tiny_bench_run_through_the_cli(tiny_models, tmp_path):
          "--large-frames", "3", "--warmup", "1", "--batch", "1", "--threads", "1", "--no-baseline", "--end-to-end",
          "--peak-size", "128", "--models-dir", str(tiny_models)])
     assert (out / "bench.png").is_file() and "| onnxruntime | fp32 | 40x24 |" in (out / "bench.md").read_text()
+    ops = ort["op_ms"]["dequant"]  # the per-op profile ran at the only size
+    assert ops and all(ms >= 0 for ms in ops.values()) and any("Conv" in op for op in ops)
+    assert "Where ONNX Runtime spends its time" in (out / "bench.md").read_text()
 
 
 @needs_torch

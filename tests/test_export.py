@@ -20,11 +20,10 @@ from typer.testing import CliRunner
 from trt_gif2video.calib import DEFAULT_MANIFEST, CalibManifest, load_manifest, network_feeds
 from trt_gif2video.config import Precision
 from trt_gif2video.errors import BadArgumentError, ModelError
-from trt_gif2video.export import MODELS, model_for_stem, variant_path
+from trt_gif2video.export import model_for_stem, variant_path
 from trt_gif2video.export.check import DROP_GATES, PROB_GATE, check_model, measure_drop, read_metadata, set_metadata
 from trt_gif2video.export.fp16 import make_fp16
 from trt_gif2video.export.int8 import FeedsReader, check_qdq, head_convs, make_int8
-from trt_gif2video.models import weights_dir
 from trt_gif2video.palette import pad_palette
 from trt_gif2video.quantize import quantize_rgb
 
@@ -379,45 +378,7 @@ def test_sampler_draws_gif_frames_from_the_training_split(tmp_path):
     assert all(s.gif1 is None for s in nodither)
 
 
-# --- shipped files, CLI, torch-free import -------------------------------------------------
-
-SHIPPED = [m for m in MODELS if (weights_dir() / f"{m.stem}.safetensors").is_file()]
-
-
-@pytest.mark.skipif(not SHIPPED, reason="no trained weights shipped yet in trt_gif2video/weights/")
-@pytest.mark.parametrize("model_file", SHIPPED, ids=lambda m: m.stem)
-def test_shipped_onnx_matches_shipped_weights(model_file, tmp_path):
-    import onnxruntime as ort
-
-    from trt_gif2video.export.onnx_export import example_feeds, export_module, load_deploy
-
-    shipped = weights_dir() / model_file.onnx_name()
-    assert shipped.is_file(), f"{shipped} missing: run `trt-gif2video export`"
-    check_model(shipped, Precision.FP32)
-    module = load_deploy(model_file, weights_dir())
-    fresh = export_module(module, model_file, tmp_path / shipped.name, verify=False).path
-    feeds = example_feeds(model_file.network, 1, 64, 64, seed=3)
-    a = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-    b = ort.InferenceSession(str(fresh), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-    np.testing.assert_array_equal(a, b)
-
-
-DERIVED = [(m, p) for m in MODELS for p in (Precision.FP16, Precision.INT8)
-           if (weights_dir() / m.onnx_name(p)).is_file() and (weights_dir() / m.onnx_name()).is_file()]
-
-
-@pytest.mark.skipif(not DERIVED, reason="no FP16/INT8 ONNX shipped yet in trt_gif2video/weights/")
-@pytest.mark.parametrize("model_file,precision", DERIVED, ids=lambda v: getattr(v, "stem", getattr(v, "value", "")))
-def test_shipped_fp16_int8_pass_their_gates(model_file, precision):
-    fp32, derived = weights_dir() / model_file.onnx_name(), weights_dir() / model_file.onnx_name(precision)
-    model = check_model(derived, precision)
-    if precision is Precision.INT8:
-        check_qdq(model)
-    stem = "dequant_nodither" if model_file.network.value == "dequant" else model_file.stem
-    feeds, targets = _validation_like(stem, 3, seed=11)
-    drop = measure_drop(fp32, derived, feeds, targets)
-    assert drop.passes(), drop.line()
-
+# --- CLI, torch-free import -------------------------------------------------
 
 def test_export_cli_fails_cleanly_without_weights(tmp_path):
     from trt_gif2video.cli import app

@@ -137,3 +137,33 @@ def test_cli_train_rejects_bad_values(tmp_path):
     assert result.exit_code == 2 and "--steps must be >= 1" in result.output
     result = CliRunner().invoke(app, ["train", "sideways"])
     assert result.exit_code != 0
+
+
+def test_dither_detector_trainer_smoke(data, tmp_path):
+    from trt_gif2video.nets.dither import DitherConfig
+    from trt_gif2video.train import dither
+
+    opts = TrainOptions(out=tmp_path / "det", steps=3, batch=4, log_every=100)
+    result = dither.train(opts, data, DitherConfig(widths=(4, 4, 8)), patch=32, pool_size=16)
+    assert result.steps == 3 and 0.0 <= result.metrics["acc"] <= 1.0
+    assert {"acc_none", "acc_fs", "acc_ordered"} <= set(result.metrics)
+    assert load_network(opts.out / "dither_detector.safetensors").config == DitherConfig(widths=(4, 4, 8))
+
+
+def test_sigterm_stops_after_the_step_and_checkpoints(tmp_path):
+    import os
+    import signal
+
+    net = Dequantizer(TINY)
+    x = torch.rand(2, 3, 8, 8)
+
+    def step_fn(step: int) -> torch.Tensor:
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return restoration_loss(net(x, torch.rand(2, 256, 3)), x)
+
+    opts = TrainOptions(out=tmp_path / "run", steps=50, log_every=100)
+    steps, _, _ = fit(opts, net, step_fn, RunLog(opts.out, echo=False))
+    assert steps == 3 and (opts.out / CHECKPOINT_NAME).is_file()
+    assert "(SIGTERM)" in (opts.out / "log.txt").read_text()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

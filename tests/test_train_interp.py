@@ -29,7 +29,7 @@ def _texture(h: int = 200, w: int = 240, seed: int = 0) -> np.ndarray:
 
 def test_synth_sequence_is_a_pan():
     rng = np.random.default_rng(1)
-    seq = synth_sequence(_texture(), 4, rng, PAN)
+    seq = synth_sequence(_texture(), 4, rng, PAN).frames
     assert len(seq) == 5 and all(f.shape == (64, 64, 3) and f.dtype == np.uint8 for f in seq)
     assert not np.array_equal(seq[0], seq[-1])
     # pure translation, linear in time: the middle frame sits halfway, so matching it against
@@ -46,9 +46,34 @@ def test_triplet_time_and_video_crop():
     rng = np.random.default_rng(0)
     clip = np.stack([_texture(80, 96, s) for s in range(10)])
     seq = video_sequence(clip, 8, rng, PAN)
-    assert len(seq) == 9 and seq[0].shape == (64, 64, 3)
+    assert len(seq.frames) == 9 and seq.frames[0].shape == (64, 64, 3) and seq.flows is None
     trip = pick_triplet(seq, rng, k=2)
-    assert trip.t == 0.25 and trip.middle is seq[2] and trip.frame1 is seq[8]
+    assert trip.t == 0.25 and trip.middle is seq.frames[2] and trip.frame1 is seq.frames[8]
+
+
+def _warp_error(src: torch.Tensor, flow: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """Mean abs error of backward-warping src onto dst, per sample, away from the borders."""
+    from trt_gif2video.nets.warp import backward_warp
+
+    return (backward_warp(src, flow) - dst)[..., 12:-12, 12:-12].abs().mean(dim=(1, 2, 3))
+
+
+def test_synthetic_flows_are_exact_and_survive_augmentation():
+    from trt_gif2video.train.interp import Pool, Sources
+
+    motion = MotionConfig(crop=64, max_shift=12.0, sprite_prob=0.0)  # sprites occlude: no exact warp
+    sources = Sources(photos=[_texture(seed=s) for s in range(2)], clips=[], video_p=0.0)
+    pool = Pool(sources, 12, np.random.default_rng(5), motion)
+    assert bool(pool.has_flow.all())
+    for _ in range(3):  # random time reversal, flips and channel order each time
+        g0, g1, i0, i1, gt, t, flows, has_flow = pool.batch(12, torch.device("cpu"))
+        moved = (i1 - i0)[..., 12:-12, 12:-12].abs().mean(dim=(1, 2, 3))
+        err01 = _warp_error(i1, flows[:, 0:2], i0)
+        err10 = _warp_error(i0, flows[:, 2:4], i1)
+        still = moved > 0.02  # samples whose frames really differ
+        assert still.sum() >= 6
+        assert bool((err01[still] < 0.2 * moved[still]).all()), (err01, moved)
+        assert bool((err10[still] < 0.2 * moved[still]).all()), (err10, moved)
 
 
 def test_gif_degrade_pair_looks_like_a_gif():

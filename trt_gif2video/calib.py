@@ -118,18 +118,16 @@ def _video_triplet(path: Path, rng: np.random.Generator, m: CalibManifest) -> tu
     """Frames i, i + s/2, i + s of a video, s even in 2..max_video_stride (the middle one is ground truth)."""
     from .io.video_read import iter_video_frames
 
-    video = iter_video_frames(path, max_size=m.max_side)
+    probe = iter_video_frames(path, max_size=m.max_side)  # header only: nothing is decoded
+    fps, count = float(probe.fps), probe.count or 60
+    probe.frames.close()
     step = 2 * int(rng.integers(1, max(1, m.max_video_stride // 2) + 1))
-    first = int(rng.integers(0, max(1, (video.count or 60) - step - 1)))
-    wanted = (first, first + step // 2, first + step)
-    frames = []
-    for i, frame in enumerate(video.frames):
-        if i in wanted:
-            frames.append(frame)
-        if len(frames) == 3:
-            break
+    first = int(rng.integers(0, max(1, count - step - 1)))
+    # seek instead of decoding the clip up to `first`; a few spare frames absorb timestamp rounding
+    video = iter_video_frames(path, max_size=m.max_side, start=first / fps, duration=(step + 4) / fps)
+    frames = [f for i, f in enumerate(video.frames) if i in (0, step // 2, step)]
     if len(frames) < 3:
-        raise DataError(f"{path}: fewer frames than its header says; cannot sample frames {wanted}")
+        raise DataError(f"{path}: fewer frames than its header says; cannot sample frames {first}..{first + step}")
     return tuple(frames)
 
 

@@ -44,7 +44,14 @@ def handles_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def main() -> None:  # pragma: no cover - thin entry point
+def main() -> None:
+    """Console entry point. SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so atomic writers clean up."""
+    import signal
+
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     app()
 
 
@@ -124,7 +131,7 @@ from .config import Backend, DitherChoice, OutputFormat, Precision  # noqa: E402
 def restore(
     inputs: Annotated[list[Path], typer.Argument(help="GIF file(s) or directories of GIFs.", show_default=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file; a directory for several GIFs.", show_default=False)],
-    interp: Annotated[Optional[int], typer.Option(help="Output frames per GIF frame (default 2).", min=1)] = None,
+    interp: Annotated[Optional[int], typer.Option(help="Output frames per GIF frame (default 2).")] = None,
     fps: Annotated[Optional[float], typer.Option(help="Output frame rate instead of --interp.")] = None,
     backend: Annotated[Backend, typer.Option(help="Inference backend; auto picks the fastest usable.")] = Backend.AUTO,
     precision: Annotated[Precision, typer.Option(help="Model precision.")] = Precision.FP32,
@@ -144,11 +151,15 @@ def restore(
     from .pipeline import RestoreOptions, restore_many
     from .runtime.backends.base import SessionOptions
 
+    from .errors import BadArgumentError
+
     if interp is not None and fps is not None:
-        raise typer.BadParameter("use --interp or --fps, not both")
+        raise BadArgumentError('restore: use "--interp" or "--fps", not both')
+    if fps is not None and not fps > 0:
+        raise BadArgumentError(f'restore: "--fps" must be > 0, got {fps:g}')
     limits = DEFAULT_LIMITS if max_pixels is None else dataclasses.replace(DEFAULT_LIMITS, max_pixels=max_pixels)
     options = RestoreOptions(
-        interp=interp or 2, fps=fps, backend=backend, precision=precision, dither=dither, fmt=fmt,
+        interp=2 if interp is None else interp, fps=fps, backend=backend, precision=precision, dither=dither, fmt=fmt,
         tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads),
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("GIF frames"),

@@ -266,7 +266,17 @@ def plan_jobs(
         else:
             raise BadArgumentError(f"{p}: no such file or directory")
     if not _is_batch(inputs):
-        return [(gifs[0], output, compare)]
+        jobs = [(gifs[0], output, compare)]
+    else:
+        jobs = _batch_jobs(gifs, output, fmt, compare)
+    for gif, out, cmp in jobs:
+        for target in (out, cmp):
+            if target is not None and target.resolve() == gif.resolve():
+                raise OutputError(f"{target}: the output would overwrite its input GIF; choose another path")
+    return jobs
+
+
+def _batch_jobs(gifs: list[Path], output: Path, fmt: OutputFormat | None, compare: Path | None) -> list[tuple[Path, Path, Path | None]]:
     ext = _EXTENSION[fmt or OutputFormat.MP4]
     for folder in (output, compare):
         if folder is not None and folder.exists() and not folder.is_dir():
@@ -288,15 +298,23 @@ def restore_many(
 ) -> list[RestoreResult]:
     """Restore one GIF, several, or directories of GIFs (see `plan_jobs`); stops at the first failure."""
     jobs = plan_jobs(inputs, Path(output), options.fmt, options.compare)
+    created: list[Path] = []
     if _is_batch(inputs):
         for folder in (Path(output), options.compare):
-            if folder is not None:
+            if folder is not None and not folder.is_dir():
                 try:
-                    folder.mkdir(exist_ok=True)
+                    folder.mkdir()
                 except OSError as exc:
                     raise OutputError(f"{folder}: cannot create the output directory ({exc.strerror})") from None
+                created.append(folder)
     results = []
-    for gif, out, compare in jobs:
-        report = None if progress is None else functools.partial(progress, gif)
-        results.append(restore(gif, out, replace(options, compare=compare), report))
+    try:
+        for gif, out, compare in jobs:
+            report = None if progress is None else functools.partial(progress, gif)
+            results.append(restore(gif, out, replace(options, compare=compare), report))
+    except BaseException:
+        for folder in created:
+            if not any(folder.iterdir()):
+                folder.rmdir()  # made here and still empty: leave nothing behind for a failed run
+        raise
     return results

@@ -10,6 +10,9 @@ from pathlib import Path
 from .run import BenchReport, Row
 
 NO_GPU = "not measured: no GPU in this run"
+# op types whose FLOPs are counted, as ONNX Runtime names them after fusion
+COUNTED_KERNELS = ("Conv", "FusedConv", "QLinearConv", "ConvTranspose", "MatMul", "FusedMatMul", "Gemm",
+                   "MatMulInteger", "QLinearMatMul", "NchwcConv")
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,19 @@ def markdown(report: BenchReport) -> str:
                         [[e.backend, e.precision, e.size, str(e.gif_frames), str(e.frames_written), f"{e.wall_s:.2f}",
                           f"{e.pure_inference_s:.2f}", f"{e.ratio:.2f}", f"{e.ratio_without_load:.2f}"]
                          for e in report.end_to_end])
+    profiled = [r for r in report.rows if r.op_ms]
+    if profiled:
+        lines += ["", f"## Where ONNX Runtime spends its time ({profiled[0].size}, its own profiler)", "",
+                  "Share of kernel time per op type (top 6) and the share in ops whose FLOPs are counted "
+                  "(convolutions and matrix products): time outside them runs at zero counted GFLOP/s.", ""]
+        body = []
+        for r in profiled:
+            for net, ops in r.op_ms.items():
+                total = sum(ops.values()) or 1.0
+                top = ", ".join(f"{op} {ms / total:.0%}" for op, ms in list(ops.items())[:6])
+                counted = sum(ms for op, ms in ops.items() if op in COUNTED_KERNELS) / total
+                body.append([r.precision, net, f"{total:.1f}", f"{counted:.0%}", top])
+        lines += _table(["precision", "network", "kernel ms per call", "in counted ops", "top op types"], body)
     lines += ["", "## Targets (ratios measured in this run)", ""]
     lines += _table(["target", "threshold", "measured", "met", "how"],
                     [[t.name, t.threshold, ", ".join(f"{k}: {v:.2f}" for k, v in t.measured.items()) or "-",

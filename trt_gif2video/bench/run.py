@@ -22,7 +22,7 @@ from typing import Callable
 from ..config import Backend, DitherChoice, Precision
 from ..errors import BackendUnavailableError, BadArgumentError, Gif2VideoError
 from ..models import Network, Variant, onnx_path
-from ..runtime.backends.base import Session, SessionOptions, _tensorrt_usable, open_session, resolve_backend
+from ..runtime.backends.base import Session, SessionOptions, default_stride, open_session, resolve_backend
 from . import memory, stages
 from .flops import count_graph
 from .peak import Peak, measure_cpu_peak, measure_cuda_peak
@@ -76,6 +76,7 @@ class BenchConfig:
     threads: int = 0  # CPU threads per session (0 = backend default)
     models_dir: Path | None = None  # None = the shipped weights
     peak_size: int = 2048
+    profile: bool = True  # onnxruntime per-op profile at one size (profile_size)
 
     def __post_init__(self) -> None:
         if min(self.frames, self.large_frames, self.baseline_frames, self.batch) < 1 or self.warmup < 0:
@@ -96,6 +97,11 @@ class BenchConfig:
         if self.models_dir is not None:
             args += ["--models-dir", str(self.models_dir)]
         return shlex.join(args)
+
+    @property
+    def profile_size(self) -> Size:
+        """The size the per-op profile runs at: 480x270 when measured (the edge budget frame), else the first."""
+        return next((s for s in self.sizes if s == Size(480, 270)), self.sizes[0])
 
     def timed(self, size: Size) -> int:
         return self.frames if size.pixels <= LARGE_PIXELS else min(self.frames, self.large_frames)
@@ -130,6 +136,7 @@ class Row:
     peak_rss_mib: float | None = None
     device_peak_mib: float | None = None
     skipped: str | None = None
+    op_ms: dict[str, dict[str, float]] | None = None  # network -> op type -> ms per call (onnxruntime profile)
 
     @property
     def fps_x2(self) -> float | None:
@@ -221,7 +228,7 @@ def default_backends() -> tuple[Backend, ...]:
     found = [Backend.ONNXRUNTIME]
     if importlib.util.find_spec("torch") is not None:
         found.append(Backend.TORCH)
-    if _tensorrt_usable():
+    if resolve_backend(Backend.AUTO)[0] is Backend.TENSORRT:  # auto picks TensorRT only where it can run
         found.append(Backend.TENSORRT)
     return tuple(found)
 
@@ -329,10 +336,14 @@ class Bench:
                 self.device_memory.reset()
                 results = {net: self._time_net(sessions[net], backend, net, precision, size, inputs[size],
                                                peaks.get(device)) for net in NETWORKS}
+                rss, dev = _mib(memory.peak_rss_bytes()), _mib(self.device_memory.peak_bytes())
+                ops = None
+                if cfg.profile and backend is Backend.ONNXRUNTIME and device == "cpu" and size == cfg.profile_size:
+                    self.notify(f"{backend.value} {precision.value} {size.label}: per-op profile")
+                    ops = {net.value: self._op_profile(sessions[net], net, precision, inputs[size]) for net in NETWORKS}
                 rows.append(Row(size=size.label, device=device, description=sessions[Network.DEQUANT].description,
                                 dequant=results[Network.DEQUANT], interp=results[Network.INTERP], open_s=open_s,
-                                peak_rss_mib=_mib(memory.peak_rss_bytes()),
-                                device_peak_mib=_mib(self.device_memory.peak_bytes()), **base))
+                                peak_rss_mib=rss, device_peak_mib=dev, op_ms=ops, **base))
         finally:
             for s in sessions.values():
                 s.close()
@@ -350,6 +361,14 @@ class Bench:
         gflops = flops / lat.mean_ms / 1e6 if flops else None
         return NetResult(network.value, session.label, lat, flops, counted_at, gflops,
                          gflops / peak.gflops if gflops and peak else None)
+
+    def _op_profile(self, session: Session, network: Network, precision: Precision, frames: list) -> dict[str, float]:
+        from .opprofile import ort_op_profile
+
+        variant = Variant.NODITHER if network is Network.DEQUANT else None
+        path = onnx_path(network, variant, precision, root=self.config.models_dir)
+        feeds = stages.FEEDS[network](frames, self.config.batch, default_stride(session, network))(0)
+        return {op: round(ms, 3) for op, ms in ort_op_profile(path, feeds, threads=self.config.threads).items()}
 
     def _baseline_rows(self, inputs: dict, peaks: dict[str, Peak]) -> list[Row]:
         if importlib.util.find_spec("torch") is None:
@@ -393,7 +412,11 @@ class Bench:
             options = RestoreOptions(interp=2, backend=Backend(row.backend), precision=Precision(row.precision),
                                      dither=DitherChoice.NO, batch=self.config.batch, session=self.options)
             gif = tmp / f"{size.label}.gif"
-            result = restore(gif, tmp / f"e2e-{row.backend}-{row.precision}-{size.label}.mp4", options)
+            try:
+                result = restore(gif, tmp / f"e2e-{row.backend}-{row.precision}-{size.label}.mp4", options)
+            except Gif2VideoError as exc:  # one failed restore must not lose the rest of the run
+                self.notify(f"end-to-end {row.backend} {row.precision} {row.size} failed: {exc}")
+                continue
             pure = (result.gif_frames * row.dequant.latency.mean_ms
                     + result.interpolator_calls * row.interp.latency.mean_ms) / 1000.0
             out.append(EndToEnd(row.backend, row.precision, row.size, result.gif_frames, result.frames_written,

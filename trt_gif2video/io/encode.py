@@ -97,6 +97,8 @@ class AtomicTarget:
         self.path = path
         self.is_dir = is_dir
         parent = path.parent
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(f"{path}: output directory {parent} does not exist: it is a regular file")
         if not parent.is_dir():
             raise OutputError(f"{path}: output directory {parent} does not exist: create it first")
         if is_dir and path.exists() and not path.is_dir():

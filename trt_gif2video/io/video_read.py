@@ -109,7 +109,8 @@ def _iter_video(p: Path, max_size: int | None, start: float, duration: float | N
     try:
         container = av.open(str(p))
     except (av.error.FFmpegError, OSError) as exc:
-        raise GifDecodeError(f"{p}: not a readable video: {exc}") from None
+        # strerror, not str(exc): that repeats the path and adds FFmpeg's errno
+        raise GifDecodeError(f"{p}: not a readable video: {exc.strerror or exc}") from None
     if not container.streams.video:
         container.close()
         raise GifDecodeError(f"{p}: has no video stream")

@@ -32,15 +32,23 @@ def gif_fps(delays_ms: Sequence[int]) -> Fraction:
     return Fraction(1000, statistics.median_low(delays_ms))
 
 
+MAX_OUTPUT_FPS = 1000  # far above any display; a typo like --fps 1e9 would otherwise list ~1e8 times per frame
+
+
 def output_fps(delays_ms: Sequence[int], interp: int, fps: float | None) -> Fraction:
-    """--fps if given, else the GIF's rate times --interp."""
+    """--fps if given, else the GIF's rate times --interp (at most MAX_OUTPUT_FPS)."""
     if fps is not None:
         if not fps > 0:
             raise BadArgumentError(f'restore: "--fps" must be > 0, got {fps}')
-        return as_fps(fps)
-    if interp < 1:
+        out = as_fps(fps)
+    elif interp < 1:
         raise BadArgumentError(f'restore: "--interp" must be >= 1, got {interp}')
-    return gif_fps(delays_ms) * interp
+    else:
+        out = gif_fps(delays_ms) * interp
+    if out > MAX_OUTPUT_FPS:
+        raise BadArgumentError(f"restore: output rate {float(out):g} fps is above {MAX_OUTPUT_FPS}: "
+                               'lower "--fps" or "--interp"')
+    return out
 
 
 @dataclass(frozen=True)

@@ -212,26 +212,29 @@ def fit(opts: TrainOptions, model: torch.nn.Module, step_fn: StepFn, log: RunLog
         return max(p, elapsed() / budget_s) if budget_s else p
 
     stop = _StopOnSigterm()
-    model.train()
-    while step < opts.steps and (budget_s is None or elapsed() < budget_s) and not stop.requested:
-        lr = cosine_lr(opts.lr, progress())
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss = step_fn(step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step += 1
-        last_loss = float(loss.detach())
-        running = last_loss if running is None else 0.95 * running + 0.05 * last_loss
-        if step % opts.log_every == 0 or step == 1:
-            extra = on_log(step) if on_log else {}
-            log.metrics(step, loss=last_loss, avg_loss=running, lr=lr, min=elapsed() / 60, **extra)
-            model.train()
-        if time.monotonic() - last_ckpt > opts.checkpoint_minutes * 60:
-            save_checkpoint(ckpt, model, optimizer, step, elapsed())
-            last_ckpt = time.monotonic()
-    stop.restore()
+    try:
+        model.train()
+        while step < opts.steps and (budget_s is None or elapsed() < budget_s) and not stop.requested:
+            lr = cosine_lr(opts.lr, progress())
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = step_fn(step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            last_loss = float(loss.detach())
+            running = last_loss if running is None else 0.95 * running + 0.05 * last_loss
+            if step % opts.log_every == 0 or step == 1:
+                extra = on_log(step) if on_log else {}
+                log.metrics(step, loss=last_loss, avg_loss=running, lr=lr, min=elapsed() / 60, **extra)
+                model.train()
+            if time.monotonic() - last_ckpt > opts.checkpoint_minutes * 60:
+                save_checkpoint(ckpt, model, optimizer, step, elapsed())
+                last_ckpt = time.monotonic()
+    finally:
+        stop.restore()
     save_checkpoint(ckpt, model, optimizer, step, elapsed())
-    log.write(f"stopped at step {step}{' (SIGTERM)' if stop.requested else ''} after {elapsed() / 60:.1f} min, avg_loss={running}")
+    why = " (SIGTERM)" if stop.requested else ""
+    log.write(f"stopped at step {step}{why} after {elapsed() / 60:.1f} min, avg_loss={running}")
     return step, elapsed(), running if running is not None else last_loss

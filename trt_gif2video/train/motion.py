@@ -37,11 +37,20 @@ class MotionConfig:
 
 
 @dataclass(frozen=True)
+class Sequence:
+    frames: list[np.ndarray]  # stride + 1 frames at times k / stride
+    # Ground-truth flows between the end frames where known (synthetic motion), else None:
+    # [4,H,W] float32 = F01 (x, y), F10 (x, y) in pixels, frame0[p] ~ frame_end[p + F01(p)].
+    flows: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class Triplet:
     frame0: np.ndarray
     frame1: np.ndarray
     middle: np.ndarray
     t: float
+    flows: np.ndarray | None = None  # as in Sequence
 
 
 def load_photo(path: Path, max_short_side: int = 720) -> np.ndarray:
@@ -94,9 +103,20 @@ def _affine(cx: float, cy: float, scale: float, angle: float, crop: int) -> tupl
     return (c, -s, cx - c * h + s * h, s, c, cy - s * h - c * h)
 
 
+def _camera_flow(src_from: tuple[float, ...], src_to: tuple[float, ...], crop: int) -> np.ndarray:
+    """[H,W,2] flow between two PIL affine crops of one image (PIL samples at pixel centres)."""
+    m0, o0 = np.array([src_from[0:2], src_from[3:5]]), np.array([src_from[2], src_from[5]])
+    m1, o1 = np.array([src_to[0:2], src_to[3:5]]), np.array([src_to[2], src_to[5]])
+    yy, xx = np.mgrid[0:crop, 0:crop] + 0.5
+    pts = np.stack([xx, yy], -1)
+    q = (pts @ m0.T + o0 - o1) @ np.linalg.inv(m1).T
+    return (q - pts).astype(np.float32)
+
+
 def synth_sequence(photo: np.ndarray, stride: int, rng: np.random.Generator, cfg: MotionConfig = MotionConfig()
-                   ) -> list[np.ndarray]:
-    """stride + 1 frames of camera motion (+ maybe a moving sprite) over one photo; motion is linear in time."""
+                   ) -> Sequence:
+    """stride + 1 frames of camera motion (+ maybe a moving sprite) over one photo, motion linear in
+    time, with the exact flows between the end frames (the sprite's where it is opaque)."""
     src = Image.fromarray(photo)
     crop = cfg.crop
     h, w = photo.shape[:2]
@@ -117,19 +137,26 @@ def synth_sequence(photo: np.ndarray, stride: int, rng: np.random.Generator, cfg
     cx = rng.uniform(radius, w - radius)
     cy = rng.uniform(radius, h - radius)
     sprite = _sprite(photo, rng, cfg) if rng.random() < cfg.sprite_prob else None
-    frames = []
+    frames, cams, alphas = [], [], []
     for k in range(stride + 1):
         tau = k / stride
         coeffs = _affine(cx + tau * dsrc[0], cy + tau * dsrc[1], scale0 * zoom**tau, rot * tau, crop)
+        cams.append(coeffs)
         frame = src.transform((crop, crop), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR)
         if sprite is not None:
             im, pos0, vel = sprite
             ox, oy = pos0 + tau * vel
             layer = im.transform((crop, crop), Image.Transform.AFFINE, (1, 0, -ox, 0, 1, -oy),
                                  resample=Image.Resampling.BILINEAR)
+            alphas.append(np.asarray(layer)[..., 3] > 127)
             frame = Image.alpha_composite(frame.convert("RGBA"), layer).convert("RGB")
         frames.append(np.asarray(frame))
-    return frames
+    f01 = _camera_flow(cams[0], cams[-1], crop)
+    f10 = _camera_flow(cams[-1], cams[0], crop)
+    if sprite is not None:
+        f01[alphas[0]] = sprite[2]
+        f10[alphas[-1]] = -sprite[2]
+    return Sequence(frames, np.concatenate([f01, f10], -1).transpose(2, 0, 1).copy())
 
 
 def _sprite(photo: np.ndarray, rng: np.random.Generator, cfg: MotionConfig):
@@ -149,7 +176,7 @@ def _sprite(photo: np.ndarray, rng: np.random.Generator, cfg: MotionConfig):
 
 
 def video_sequence(frames: np.ndarray, stride: int, rng: np.random.Generator, cfg: MotionConfig = MotionConfig()
-                   ) -> list[np.ndarray]:
+                   ) -> Sequence:
     """stride + 1 consecutive frames of a clip, one random crop (flipped at random)."""
     n, h, w = frames.shape[:3]
     if n <= stride or min(h, w) < cfg.crop:
@@ -160,14 +187,15 @@ def video_sequence(frames: np.ndarray, stride: int, rng: np.random.Generator, cf
     seq = frames[start:start + stride + 1, y:y + cfg.crop, x:x + cfg.crop]
     if rng.random() < 0.5:
         seq = seq[:, :, ::-1]
-    return [np.ascontiguousarray(f) for f in seq]
+    return Sequence([np.ascontiguousarray(f) for f in seq])
 
 
-def pick_triplet(seq: list[np.ndarray], rng: np.random.Generator, k: int | None = None) -> Triplet:
+def pick_triplet(seq: Sequence, rng: np.random.Generator, k: int | None = None) -> Triplet:
     """End frames + intermediate frame k (random when None) at t = k / stride."""
-    stride = len(seq) - 1
+    frames = seq.frames
+    stride = len(frames) - 1
     k = int(rng.integers(1, stride)) if k is None else k
-    return Triplet(seq[0], seq[-1], seq[k], k / stride)
+    return Triplet(frames[0], frames[-1], frames[k], k / stride, seq.flows)
 
 
 _QUANTIZERS = (Quantizer.MEDIAN_CUT, Quantizer.OCTREE, Quantizer.KMEANS, Quantizer.WEB)
