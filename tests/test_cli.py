@@ -148,13 +148,13 @@ def test_restore_bad_gif_is_one_line_naming_the_file(models, tmp_path, case):
     _empty(out)
 
 
-@pytest.mark.xfail(strict=True, reason="io.gif_decode.probe_gif reports a GIF cut inside its first frame's "
-                                        "image data as 'GIF has no frames' (the decoder says 'truncated')")
-def test_restore_gif_cut_inside_its_first_frame_says_truncated(models, tmp_path):
-    gif = gc.write(tmp_path / "cut.gif", GOOD[:200])
+@pytest.mark.parametrize("keep", [200, -12], ids=["inside-first-frame", "inside-last-frame"])
+def test_restore_truncated_gif_says_truncated_and_leaves_nothing(models, tmp_path, keep):
+    gif = gc.write(tmp_path / "cut.gif", GOOD[:keep])
     out = tmp_path / "out"
     out.mkdir()
     _one_error(_cli(["restore", gif, "-o", out / "o.mp4"], models), str(gif), "truncated")
+    _empty(out)
 
 
 @pytest.mark.parametrize("target", ["o.mp4", "frames"])

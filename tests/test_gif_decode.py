@@ -382,11 +382,13 @@ def _random_streams(count: int):
         deferred = bool(rng.integers(0, 2))
         damage = str(rng.choice(["none", "none", "early_end", "truncated", "extra"]))
         stop = int(rng.integers(0, w * h)) if damage == "early_end" else None
-        data = gc.lzw_encode(pixels + (pixels if damage == "extra" else b""), min_code_size, deferred_clear=deferred, stop_after=stop)
+        stream = pixels + (pixels if damage == "extra" else b"")  # "extra": data after the last pixel
+        data = gc.lzw_encode(stream, min_code_size, deferred_clear=deferred, stop_after=stop)
         if damage == "truncated":
             data = data[: int(rng.integers(0, len(data)))]
         clean = damage in ("none", "extra") and w * h >= 1024
-        yield f"{i}-{kind}-{colours}c-m{min_code_size}-{w}x{h}-{damage}{'-deferred' if deferred else ''}", data, min_code_size, w, h, clean
+        name = f"{i}-{kind}-{colours}c-m{min_code_size}-{w}x{h}-{damage}{'-deferred' if deferred else ''}"
+        yield name, data, min_code_size, w, h, clean
 
 
 @pytest.mark.parametrize("stream", list(_random_streams(80)), ids=lambda s: s[0])
@@ -489,11 +491,15 @@ def test_fast_and_reference_on_damaged_and_interlaced_frames(tmp_path, monkeypat
         gc.Frame(_noise(30, 40, 4, 4)),
     ]
     data = gc.make_gif(40, 30, frames, global_palette=gc.pad_palette(_palette(256, 9)))
-    for cut in (len(data), len(data) - 30):  # whole, and the last frame cut short
-        fast, reference, used = _decode_both_ways(gc.write(tmp_path / f"d{cut}.gif", data[:cut]), monkeypatch)
-        assert used >= 2 and len(fast) == len(reference) == (4 if cut == len(data) else 3)
-        for a, b in zip(fast, reference):
-            assert np.array_equal(a.rgb, b.rgb)
+    fast, reference, used = _decode_both_ways(gc.write(tmp_path / "d.gif", data), monkeypatch)
+    assert used >= 2 and len(fast) == len(reference) == 4
+    for a, b in zip(fast, reference):
+        assert np.array_equal(a.rgb, b.rgb)
+    cut = gc.write(tmp_path / "cut.gif", data[:-30])  # the last frame cut short: refused both ways
+    for fast_path in (gif_decode.pillow_lzw_decode, lambda *args: None):
+        monkeypatch.setattr(gif_decode, "pillow_lzw_decode", fast_path)
+        with pytest.raises(GifDecodeError, match="truncated GIF .*frame 3"):
+            read_frames(cut)
 
 
 # --- bad input: one line naming the file and the problem -----------------------------------
@@ -531,13 +537,11 @@ def test_truncated_inside_first_frame(tmp_path):
     assert "truncated" in _decode_error(gc.write(tmp_path / "t.gif", first[:-10]))
 
 
-def test_truncated_later_frame_ends_the_animation(tmp_path):
-    data = _two_frames()
-    path = gc.write(tmp_path / "t.gif", data[:-12])
-    assert len(read_frames(path)) == 1
-    assert probe_gif(path)[1] == 1
-    complete = read_frames(gc.write(tmp_path / "full.gif", data))
-    assert np.array_equal(read_frames(path)[0].rgb, complete[0].rgb)
+def test_truncated_later_frame_is_refused(tmp_path):
+    # A damaged download must not turn into a silently shorter video.
+    path = gc.write(tmp_path / "t.gif", _two_frames()[:-12])
+    assert "truncated GIF (file ends inside frame 1)" in _decode_error(path)
+    assert probe_gif(path)[1] == 2  # counting needs no pixels; decoding decides
 
 
 def test_missing_trailer_is_fine(tmp_path):

@@ -112,9 +112,10 @@ def test_bad_inputs_raise_clear_errors(models, gif, tmp_path):
     truncated.write_bytes(data[: len(data) // 3])  # ends inside the first frame's pixels
     with pytest.raises(GifDecodeError, match="t.gif: "):
         restore(truncated, tmp_path / "o.mp4", _opts(models))
-    truncated.write_bytes(data[:-5])  # ends inside the last frame: the animation stops before it
-    assert restore(truncated, tmp_path / "o.mp4", _opts(models, interp=1)).gif_frames == 2
-    (tmp_path / "o.mp4").unlink()
+    truncated.write_bytes(data[:-5])  # ends inside the last frame: refused, nothing written
+    with pytest.raises(GifDecodeError, match="t.gif: truncated GIF"):
+        restore(truncated, tmp_path / "o.mp4", _opts(models, interp=1))
+    assert not (tmp_path / "o.mp4").exists()
     with pytest.raises(OutputError, match="does not exist"):
         restore(gif, tmp_path / "missing" / "o.mp4", _opts(models))
     assert not (tmp_path / "o.mp4").exists()

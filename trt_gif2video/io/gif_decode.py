@@ -19,8 +19,9 @@ Choices where viewers differ (each tested in tests/test_gif_decode.py):
 - Pixel indices beyond the palette show black.
 - A frame whose LZW data ends early (end code, or sub-blocks run out) leaves the
   undecoded pixels untouched (transparent); extra data after the last pixel is ignored.
-- A file truncated inside a later frame ends the animation before that frame; a missing
-  trailer is fine. Truncated before the first frame is complete: GifDecodeError.
+- A file that ends inside any block or frame is refused (GifDecodeError "truncated GIF"),
+  so a damaged download never becomes a silently shorter video; a missing trailer after
+  complete frames is fine (many encoders omit it).
 - The loop count is read from a NETSCAPE2.0/ANIMEXTS1.0 block before the first image,
   where encoders write it.
 """
@@ -437,10 +438,8 @@ class GifReader:
         while True:
             try:
                 block = next(blocks, None)
-            except _Truncated:
-                if index == 0:
-                    raise
-                return
+            except _Truncated as exc:
+                raise GifDecodeError(f"{exc} (after {index} complete frames)") from None
             if block is None:
                 break
             if isinstance(block, _Control):
@@ -455,9 +454,7 @@ class GifReader:
                 raise GifDecodeError(f"{path}: frame {index} has no colour table (neither local nor global)")
             indices = _frame_indices(block, path)
             if block.cut_short and len(indices) < block.width * block.height:
-                if index == 0:
-                    raise GifDecodeError(f"{path}: truncated GIF (file ends inside the first frame)")
-                return
+                raise GifDecodeError(f"{path}: truncated GIF (file ends inside frame {index})")
             if undo is not None:
                 rect, saved = undo
                 canvas[rect] = bg if saved is None else saved
@@ -541,8 +538,8 @@ def read_frames(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> lis
 def probe_gif(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> tuple[GifInfo, int, list[int]]:
     """(info, frame count, effective delay of each frame in ms) without decoding pixels.
 
-    A last frame cut short by the end of the file is not counted (decoding shows it only
-    when all its pixels made it into the file, which needs the LZW data to know).
+    A last frame cut short by the end of the file is counted: whether all its pixels made it
+    needs the LZW data, so decoding decides (and raises "truncated" when they did not).
     """
     with open_gif(path, limits) as reader:
         durations: list[int] = []
@@ -552,15 +549,12 @@ def probe_gif(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> tuple
                 if isinstance(block, _Control):
                     delay_cs = block.delay_cs
                 elif isinstance(block, _Image):
-                    if block.cut_short:
-                        break  # as decoding does: a frame cut by the end of file is dropped
                     durations.append(effective_delay_ms(delay_cs))
                     delay_cs = 0
                     if len(durations) > limits.max_frames:
                         raise GifDecodeError(f"{path}: more than {limits.max_frames} frames (the limit)")
-        except _Truncated:
-            if not durations:
-                raise
+        except _Truncated as exc:
+            raise GifDecodeError(f"{exc} (after {len(durations)} frames)") from None
         if not durations:
             raise GifDecodeError(f"{path}: GIF has no frames")
         return reader.info, len(durations), durations
