@@ -26,6 +26,21 @@ from trt_gif2video.errors import BadArgumentError
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch (exports, nets.flops)")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _torch_single_thread():
+    """One torch thread for this file's tiny graphs: on the shared 2-core box, OpenMP workers
+    spinning against other jobs make small ops ~20x slower than one thread."""
+    if importlib.util.find_spec("torch") is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # --- statistics -----------------------------------------------------------------------------
 
 
@@ -281,7 +296,23 @@ def test_original_networks_run_at_their_stride():
     from trt_gif2video.bench import original
 
     x = torch.zeros(1, 3, 32, 32)
-    with torch.inference_mode():
-        y = original.ccdnet2()(x, torch.rand(1, 256, 3))
-        z = original.slomo()(x, x, x, x, torch.full((1,), 0.5))
+    with torch.inference_mode():  # narrow widths: the same graph, a fraction of the compute
+        y = original.ccdnet2(width=8)(x, torch.rand(1, 256, 3))
+        z = original.slomo(width=4)(x, x, x, x, torch.full((1,), 0.5))
     assert y.shape == z.shape == (1, 3, 32, 32) and float(y.abs().max()) <= 1.0
+
+
+@needs_torch
+def test_baseline_flops_scale_exactly_with_pixels():
+    import torch
+
+    from trt_gif2video.bench import original
+    from trt_gif2video.bench.baseline import flops_per_frame
+    from trt_gif2video.nets.flops import count_flops
+
+    net, t = original.slomo(width=4), torch.full((1,), 0.5)
+    make = lambda h, w: (*(torch.zeros(1, 3, h, w) for _ in range(4)), t)  # noqa: E731
+    assert flops_per_frame(net, make, 96, 160) == count_flops(net, *make(96, 160))
+    ccd = original.ccdnet2(width=8)
+    make = lambda h, w: (torch.zeros(1, 3, h, w), torch.zeros(1, 256, 3))  # noqa: E731
+    assert flops_per_frame(ccd, make, 48, 80) == count_flops(ccd, *make(48, 80))

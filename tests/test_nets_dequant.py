@@ -178,6 +178,7 @@ def test_shipped_detector_separates_synthesized_dither():
     hits = []
     for dither in (Dither.NONE, Dither.FLOYD_STEINBERG, Dither.ORDERED):
         frames = np.stack(_synth_frames(6, dither, seed=len(dither.value)))
-        p = deploy(torch.from_numpy(frames)).numpy()
+        with torch.no_grad():
+            p = deploy(torch.from_numpy(frames)).numpy()
         hits += list((p > 0.5) == (dither is not Dither.NONE))
-    assert np.mean(hits) >= 0.8, hits
+    assert np.mean(hits) >= 0.9, hits

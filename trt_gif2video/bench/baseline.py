@@ -7,6 +7,7 @@ H*W, and counting at 1280x720 would cost as much as another forward pass.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
@@ -40,7 +41,8 @@ def baseline_device() -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-def time_originals(frames: list[GifFrame], n: int, warmup: int, threads: int = 0) -> dict[str, tuple[Latency, float, str]]:
+def time_originals(frames: list[GifFrame], n: int, warmup: int,
+                   threads: int = 0) -> dict[str, tuple[Latency, float, str]]:
     """{"dequant": (latency per frame, FLOPs per frame, name), "interp": (...)} at the frames' size."""
     import torch
 
@@ -69,10 +71,10 @@ def time_originals(frames: list[GifFrame], n: int, warmup: int, threads: int = 0
         gifs = [_tensor(torch, [f.rgb], s).to(device) for f in frames]
         pals = [(torch.from_numpy(pad_palette(f.palette)[None]).float() / 255.0).to(device) for f in frames]
         samples = time_calls(synced(lambda i: net(gifs[i % len(gifs)], pals[i % len(pals)])), n, warmup)
-        flops = flops_per_frame(net, lambda a, b: (torch.zeros(1, 3, a, b, device=device), torch.zeros(1, 256, 3, device=device)),
-                                padded_size(h, s), padded_size(w, s))
+        zeros = functools.partial(torch.zeros, device=device)
+        flops = flops_per_frame(net, lambda a, b: (zeros(1, 3, a, b), zeros(1, 256, 3)), padded_size(h, s),
+                                padded_size(w, s))
         out["dequant"] = (Latency.from_ns(samples), flops, "CCDNet-2 (paper, 64-ch U-Nets)")
-        del net, gifs
 
         net = original.slomo().to(device)
         s = original.SLOMO_STRIDE
@@ -84,7 +86,7 @@ def time_originals(frames: list[GifFrame], n: int, warmup: int, threads: int = 0
             return net(a, b, a, b, t)
 
         samples = time_calls(synced(run), n, warmup)
-        flops = flops_per_frame(net, lambda a, b: (*(torch.zeros(1, 3, a, b, device=device) for _ in range(4)), t),
+        flops = flops_per_frame(net, lambda a, b: (*(zeros(1, 3, a, b) for _ in range(4)), t),
                                 padded_size(h, s), padded_size(w, s))
         out["interp"] = (Latency.from_ns(samples), flops, "SuperSlomo (paper, 32-ch U-Nets)")
     return out

@@ -72,7 +72,8 @@ def _shapes(model) -> dict[str, tuple[int, ...]]:
     inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
     for vi in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
         dims = vi.type.tensor_type.shape.dim
-        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
+        known = vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")
+        if known and all(d.HasField("dim_value") for d in dims):
             shapes[vi.name] = tuple(d.dim_value for d in dims)
     for node in model.graph.node:  # Constant weights
         if node.op_type == "Constant":

@@ -128,20 +128,20 @@ def _classes() -> SimpleNamespace:
     return SimpleNamespace(UNet=UNet, CCDNet2=CCDNet2, SloMo=SloMo)
 
 
-def ccdnet2(seed: int = 0):
+def ccdnet2(seed: int = 0, width: int = CCDNET_WIDTH):
     """The paper's CCDNet-2, random weights, eval mode (BatchNorm uses its running statistics)."""
     import torch
 
     torch.manual_seed(seed)
-    return _classes().CCDNet2().eval()
+    return _classes().CCDNet2(width).eval()
 
 
-def slomo(seed: int = 0):
+def slomo(seed: int = 0, width: int = SLOMO_WIDTH):
     """The paper's SuperSlomo adaptation, random weights, eval mode."""
     import torch
 
     torch.manual_seed(seed)
-    return _classes().SloMo().eval()
+    return _classes().SloMo(width).eval()
 
 
 def unet(cin: int, cout: int, spec: UNetSpec):

@@ -15,6 +15,7 @@ import platform
 import shlex
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -319,17 +320,17 @@ class Bench:
         base = dict(backend=backend.value, precision=precision.value, batch=cfg.batch, streams=1)
         self.notify(f"{backend.value} {precision.value}: loading")
         memory.reset_peak_rss()
-        start = time.perf_counter()
-        try:
-            sessions = {Network.DEQUANT: open_session(Network.DEQUANT, backend, precision, variant=Variant.NODITHER,
-                                                      options=self.options)}
-            sessions[Network.INTERP] = open_session(Network.INTERP, backend, precision, options=self.options)
-        except Gif2VideoError as exc:
-            return [Row(size=s.label, device="-", description="-", skipped=str(exc), **base) for s in cfg.sizes]
-        open_s = time.perf_counter() - start
-        rows = []
-        try:
+        with ExitStack() as stack:
+            start = time.perf_counter()
+            try:
+                sessions = {net: stack.enter_context(open_session(
+                    net, backend, precision, variant=Variant.NODITHER if net is Network.DEQUANT else None,
+                    options=self.options)) for net in NETWORKS}
+            except Gif2VideoError as exc:  # not runnable here (no backend, no model file): say why, go on
+                return [Row(size=s.label, device="-", description="-", skipped=str(exc), **base) for s in cfg.sizes]
+            open_s = time.perf_counter() - start
             device = _device_of(sessions[Network.DEQUANT])
+            rows = []
             for size in cfg.sizes:
                 self.notify(f"{backend.value} {precision.value} {size.label}")
                 memory.reset_peak_rss()
@@ -344,9 +345,6 @@ class Bench:
                 rows.append(Row(size=size.label, device=device, description=sessions[Network.DEQUANT].description,
                                 dequant=results[Network.DEQUANT], interp=results[Network.INTERP], open_s=open_s,
                                 peak_rss_mib=rss, device_peak_mib=dev, op_ms=ops, **base))
-        finally:
-            for s in sessions.values():
-                s.close()
         return rows
 
     def _time_net(self, session: Session, backend: Backend, network: Network, precision: Precision, size: Size,
@@ -372,7 +370,8 @@ class Bench:
 
     def _baseline_rows(self, inputs: dict, peaks: dict[str, Peak]) -> list[Row]:
         if importlib.util.find_spec("torch") is None:
-            raise BackendUnavailableError("bench: the baseline runs the paper's networks in torch; install torch or pass --no-baseline")
+            raise BackendUnavailableError(
+                "bench: the baseline runs the paper's networks in torch; install torch or pass --no-baseline")
         from .baseline import baseline_device, time_originals
 
         cfg = self.config

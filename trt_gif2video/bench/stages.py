@@ -7,7 +7,6 @@ from __future__ import annotations
 import enum
 import importlib.util
 import time
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -41,14 +40,18 @@ def synthetic_gif(path: Path, width: int, height: int, frames: int, seed: int = 
     """A GIF-like clip written straight as palette indices (no quantizer: fast at 720p):
     posterized diagonal bands panning, a moving disc, and a dithered patch (LZW's hard case)."""
     rng = np.random.default_rng(seed)
-    palette = rng.integers(0, 256, (COLORS, 3), dtype=np.uint8)
+    ends = rng.integers(0, 256, (2, 3))
+    ramp = np.linspace(0.0, 1.0, COLORS - 2)[:, None]  # the bands: a posterized gradient, as GIFs show skies
+    palette = np.concatenate([ends[0] + (ends[1] - ends[0]) * ramp,
+                              rng.integers(0, 256, (2, 3))]).round().astype(np.uint8)
     yy, xx = np.mgrid[0:height, 0:width]
     checker = (xx + yy) % 2
     patch = (slice(height // 8, height // 3), slice(width // 2, width * 3 // 4))
 
     def frame(i: int) -> tuple[np.ndarray, np.ndarray, int]:
         shift = 6 * i
-        idx = (((xx + shift) // 24 + yy // 32) % (COLORS - 2)).astype(np.uint8)
+        idx = (((xx + shift) // 24 + yy // 32) % (2 * (COLORS - 2))).astype(np.uint8)
+        idx = np.minimum(idx, 2 * (COLORS - 2) - 1 - idx)  # triangle wave: neighbouring bands differ by one step
         cy, cx, r = height // 2, (width // 4 + 8 * i) % width, max(4, min(height, width) // 8)
         idx[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = COLORS - 1
         idx[patch] = np.where(checker[patch], COLORS - 2, idx[patch])
@@ -136,8 +139,8 @@ def time_transfers(in_bytes: int, out_bytes: int, n: int, warmup: int, device: i
     import torch
 
     cuda = f"cuda:{device}"
-    host_in, dev_in = torch.empty(in_bytes, dtype=torch.uint8, pin_memory=True), torch.empty(in_bytes, dtype=torch.uint8, device=cuda)
-    host_out, dev_out = torch.empty(out_bytes, dtype=torch.uint8, pin_memory=True), torch.empty(out_bytes, dtype=torch.uint8, device=cuda)
+    host_in, host_out = (torch.empty(n, dtype=torch.uint8, pin_memory=True) for n in (in_bytes, out_bytes))
+    dev_in, dev_out = (torch.empty(n, dtype=torch.uint8, device=cuda) for n in (in_bytes, out_bytes))
 
     def copy(dst, src) -> Callable[[int], None]:
         def run(_: int) -> None:

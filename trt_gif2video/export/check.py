@@ -232,7 +232,7 @@ def validation_drop(fp32: Path | str, variant: Path | str, frames: int = 32, cac
     manifest = manifest or DEFAULT_MANIFEST
     manifest = replace(manifest, split="val", frames=frames, seed=manifest.seed + 1)
     if fp16:  # true FP16 arithmetic needs the slow reference evaluator: fewer, smaller frames
-        manifest = replace(manifest, frames=max(1, frames // 4), crop=REFERENCE_CROP)
+        manifest = replace(manifest, frames=max(1, frames // 8), crop=REFERENCE_CROP)
     samples = list(iter_samples(manifest, calibration_dithers(meta["variant"], manifest.dithers),
                                 pairs=network == "interp", cache_dir=cache_dir))
     feeds = network_feeds(network, samples, t=0.5)

@@ -112,8 +112,8 @@ def _fp32_for_other_readers(model: onnx.ModelProto) -> None:
 def make_int8(src: Path | str, dst: Path | str, reader: FeedsReader,
               exclude: Iterable[str] = ()) -> Path:
     """Write the Q/DQ INT8 variant of FP32 ONNX `src` to `dst`, calibrated on `reader`'s samples."""
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, \
-        quantize_static
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
 
     class _Reader(CalibrationDataReader):
         def get_next(self):

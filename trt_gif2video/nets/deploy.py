@@ -65,7 +65,7 @@ class InterpDeploy(nn.Module):
 
 
 def wrap(net: nn.Module, image_dtype: torch.dtype = torch.uint8) -> nn.Module:
-    """The deploy wrapper for any of the three training modules, in eval mode."""
+    """The deploy wrapper for any of the three training modules: eval mode, parameters frozen."""
     if isinstance(net, Dequantizer):
         out = DequantDeploy(net, image_dtype)
     elif isinstance(net, DitherDetector):
@@ -76,4 +76,4 @@ def wrap(net: nn.Module, image_dtype: torch.dtype = torch.uint8) -> nn.Module:
         if not isinstance(net, Interpolator):
             raise TypeError(f"deploy.wrap: no deploy form for {type(net).__name__}")
         out = InterpDeploy(net, image_dtype)
-    return out.eval()
+    return out.eval().requires_grad_(False)
