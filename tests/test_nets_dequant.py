@@ -13,7 +13,7 @@ from trt_gif2video.models import Network, safetensors_path  # noqa: E402
 from trt_gif2video.nets.blocks import requantize  # noqa: E402
 from trt_gif2video.nets.deploy import DequantDeploy, DitherDeploy, to_image, wrap  # noqa: E402
 from trt_gif2video.nets.dequant import DequantConfig, Dequantizer  # noqa: E402
-from trt_gif2video.nets.dither import DitherConfig, DitherDetector  # noqa: E402
+from trt_gif2video.nets.dither import DitherDetector  # noqa: E402
 from trt_gif2video.nets.flops import dequant_gflops, n_params  # noqa: E402
 from trt_gif2video.nets.store import load_network, read_metadata, save_network  # noqa: E402
 from trt_gif2video.palette import pad_palette  # noqa: E402

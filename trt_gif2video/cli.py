@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(help="Fetch and split the real training/validation corpus.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
+app.add_typer(data_app, name="data", rich_help_panel="Models")
 
 
 def handles_errors(fn: Callable) -> Callable:
@@ -64,7 +64,7 @@ from .models import Network, Variant  # noqa: E402 - torch-free; appended comman
 from .train import DeviceChoice  # noqa: E402
 
 
-@app.command()
+@app.command(rich_help_panel="Models")
 @handles_errors
 def train(
     network: Annotated[Network, typer.Argument(help="Which network to train.")],
@@ -126,7 +126,7 @@ def data_list(
 from .config import Backend, DitherChoice, OutputFormat, Precision  # noqa: E402 - choices of `restore`
 
 
-@app.command()
+@app.command(rich_help_panel="Restore")
 @handles_errors
 def restore(
     inputs: Annotated[list[Path], typer.Argument(help="GIF file(s) or directories of GIFs.", show_default=False)],
@@ -182,7 +182,7 @@ def restore(
 from .config import Dither, Quantizer  # noqa: E402 - choices of `make-gif`
 
 
-@app.command("make-gif")
+@app.command("make-gif", rich_help_panel="Restore")
 @handles_errors
 def make_gif(
     source: Annotated[Path, typer.Argument(help="Video file (mp4, avi, webm, ...) or a directory of images.")],
@@ -227,7 +227,7 @@ class EvalSection(str, enum.Enum):
     INTERP = "interp"
 
 
-@app.command("eval")
+@app.command("eval", rich_help_panel="Models")
 @handles_errors
 def eval_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report path (.json; a .md table is written beside it).")] = Path("eval/report.json"),
@@ -278,7 +278,7 @@ def eval_cmd(
 from .export import NetworkChoice as BuildNetworks  # noqa: E402 - torch-free; choices of `build`
 
 
-@app.command()
+@app.command(rich_help_panel="Deploy")
 @handles_errors
 def build(
     target: Annotated[Optional[str], typer.Option(help="Shipped recipe in build_engines/ (default: the one for this GPU).")] = None,
@@ -310,7 +310,7 @@ def build(
         typer.echo(f"{plan.path}: {'cached' if plan.cached else f'built in {plan.seconds:.0f} s'}")
 
 
-@app.command()
+@app.command(rich_help_panel="Restore")
 @handles_errors
 def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -338,7 +338,7 @@ def info(
 from .export import NetworkChoice, OutputDtype  # noqa: E402 - torch-free; choices of `export` / `calibrate`
 
 
-@app.command("export")
+@app.command("export", rich_help_panel="Deploy")
 @handles_errors
 def export_cmd(
     network: Annotated[NetworkChoice, typer.Option(help="Which network(s) to export.")] = NetworkChoice.ALL,
@@ -367,7 +367,7 @@ def export_cmd(
             typer.echo(f"{r.fp16}: FP16 graph" + (f"; {r.fp16_drop.line()}" if r.fp16_drop else ""))
 
 
-@app.command()
+@app.command(rich_help_panel="Deploy")
 @handles_errors
 def calibrate(
     network: Annotated[NetworkChoice, typer.Option(help="Which network(s) to quantize.")] = NetworkChoice.ALL,
@@ -396,7 +396,7 @@ def calibrate(
         typer.echo(f"{dst}: INT8 Q/DQ from {spec.frames} {spec.split} frames" + (f"; {drop.line()}" if drop else ""))
 
 
-@app.command()
+@app.command(rich_help_panel="Deploy")
 @handles_errors
 def bench(
     backend: Annotated[Optional[list[Backend]], typer.Option(help="Backend to measure; repeatable (default: every usable one; auto = the one restore picks).")] = None,
