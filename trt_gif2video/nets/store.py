@@ -34,6 +34,7 @@ def save_network(net: nn.Module, path: Path, variant: str = "none", dtype: torch
     meta = {"config": net.config.to_json(), "network": network_kind(net), "variant": variant}
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata=meta)
+    tmp.chmod(0o644)  # safetensors creates 0600 files; shipped package data must be world-readable
     tmp.replace(path)
     return path
 
