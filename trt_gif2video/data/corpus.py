@@ -7,13 +7,13 @@ Layout: `<cache>/corpus/{videos,photos}/<id><ext>` plus `<cache>/corpus/manifest
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Union
 
+from ..hashing import sha256_file
 from ..errors import DataError
 
 MANIFEST_NAME = "manifest.json"
@@ -137,12 +137,6 @@ def corpus_dir(cache_dir: Optional[PathLike] = None) -> Path:
     return resolve_cache_dir(cache_dir) / "corpus"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def entry_problem(manifest: Manifest, entry: Entry, check_hash: bool = True) -> Optional[str]:

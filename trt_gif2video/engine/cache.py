@@ -21,6 +21,7 @@ from typing import Callable, TypeVar
 import filelock
 import platformdirs
 
+from ..hashing import sha256_file
 from ..config import Precision
 from ..errors import EngineMismatchError, OutputError
 from .recipe import BuilderOptions, Profile
@@ -93,12 +94,6 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-") or "gpu"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_cache_dir() -> Path:
