@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 out="${1:-benchmarks/results/cpu-$(date -u +%Y%m%d)}"
 mkdir -p "$out"
 uptime | tee "$out/uptime.txt"
+# Idle OpenMP workers sleep instead of spinning, as ONNX Runtime's do in this package: on a
+# shared machine spinning workers make torch's timings swing 2-20x; on an idle one this setting
+# changed torch eager by < 3% (0.216 vs 0.218 s per 256x256 dequantizer call).
+export OMP_WAIT_POLICY=PASSIVE
 
 # 1. Every usable backend (onnxruntime, torch) at FP32 and INT8, the three issue sizes, the
 #    paper's originals as the baseline, one end-to-end restore per backend.
