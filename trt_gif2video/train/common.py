@@ -110,6 +110,14 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 # --- log and checkpoints ------------------------------------------------------------------
 
+def start_run(seed: int, threads: int, device: DeviceChoice, out: Path) -> tuple[torch.device, "RunLog"]:
+    """What every trainer does first: seed, cap CPU threads (0 = torch's default), pick the device, open the log."""
+    seed_everything(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    return pick_device(device), RunLog(out)
+
+
 class RunLog:
     """Appends one line per event to out/log.txt and echoes it (so nohup logs show progress)."""
 

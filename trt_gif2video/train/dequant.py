@@ -22,8 +22,8 @@ from ..nets.dequant import DequantConfig, Dequantizer
 from ..nets.deploy import DequantDeploy
 from ..nets.flops import dequant_gflops, n_params
 from ..nets.store import save_network
-from .common import (CHECKPOINT_NAME, RunLog, TrainOptions, TrainResult, fit, load_checkpoint, pick_device,
-                     restoration_loss, seed_everything)
+from .common import (CHECKPOINT_NAME, RunLog, TrainOptions, TrainResult, fit, load_checkpoint, restoration_loss,
+                     start_run)
 from .patches import NO_DITHER, WITH_DITHER, Batch, Degradation, PatchPool, ValFrame, load_sources, validation_frames
 
 VAL_COLORS = (32, 256)
@@ -105,11 +105,7 @@ def train(opts: TrainOptions, data: DataPaths | None = None, spec: DequantTrainS
         variant = DequantVariant(opts.variant or "nodither")
     except ValueError:
         raise BadArgumentError(f"train dequant: --variant must be nodither or dither, got {opts.variant!r}") from None
-    seed_everything(opts.seed)
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
-    device = pick_device(opts.device)
-    log = RunLog(opts.out)
+    device, log = start_run(opts.seed, opts.threads, opts.device, opts.out)
     data = data or DataPaths.from_corpus()
     sources = load_sources(list(data.train_photos), list(data.train_videos))
     val_src = load_sources(list(data.val_photos), list(data.val_videos))[: spec.val_sources]

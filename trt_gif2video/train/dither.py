@@ -17,7 +17,7 @@ from ..nets.deploy import DitherDeploy
 from ..nets.dither import DitherConfig, DitherDetector
 from ..nets.flops import dither_gflops, n_params
 from ..nets.store import save_network
-from .common import RunLog, TrainOptions, TrainResult, fit, pick_device, seed_everything
+from .common import TrainOptions, TrainResult, fit, start_run
 from .dequant import DataPaths
 from .patches import ALL_DITHERS, Degradation, PatchPool, ValFrame, load_sources, validation_frames
 
@@ -48,11 +48,7 @@ def evaluate(net: DitherDetector, frames: list[ValFrame]) -> dict[str, float]:
 
 def train(opts: TrainOptions, data: DataPaths | None = None, config: DitherConfig = DitherConfig(),
           patch: int = 64, pool_size: int = 1024) -> TrainResult:
-    seed_everything(opts.seed)
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
-    device = pick_device(opts.device)
-    log = RunLog(opts.out)
+    device, log = start_run(opts.seed, opts.threads, opts.device, opts.out)
     data = data or DataPaths.from_corpus()
     sources = load_sources(list(data.train_photos), list(data.train_videos))
     val = validation_frames(load_sources(list(data.val_photos), list(data.val_videos)), VAL_COLORS, ALL_DITHERS,

@@ -24,8 +24,7 @@ from ..nets.interp import InterpConfig, Interpolator, InterpOutputs, interp_gflo
 from ..nets.store import save_network
 from ..nets.warp import backward_warp
 from ..quantize import quantize_rgb
-from .common import (DeviceChoice, RunLog, TrainOptions, TrainResult, fit, pick_device, restoration_loss,
-                     seed_everything)
+from .common import DeviceChoice, TrainOptions, TrainResult, fit, restoration_loss, start_run
 from .motion import (STRIDES, MotionConfig, Sequence, Triplet, gif_degrade_pair, load_photo, load_video,
                      pick_triplet, synth_sequence, video_sequence)
 
@@ -190,10 +189,7 @@ def train(opts: TrainOptions) -> TrainResult:
 
 
 def _train(cfg: InterpTrainConfig) -> TrainResult:
-    torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
-    log = RunLog(cfg.out)
+    device, log = start_run(cfg.seed, cfg.threads, cfg.device, cfg.out)
     model = Interpolator(cfg.model).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     log.write(f"interp: {n_params / 1e6:.3f} M params, {interp_gflops(model):.2f} GFLOPs per 480x270 frame, "
