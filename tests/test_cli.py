@@ -240,7 +240,7 @@ def test_restore_directory_with_a_bad_first_gif_leaves_no_output_directory(model
     src.mkdir()
     gc.write(src / "a.gif", GOOD[:40])
     gc.write(src / "b.gif", GOOD)
-    _one_error(_cli(["restore", src, "-o", tmp_path / "out"], models), str(src / "a.gif"))
+    _one_error(_cli(["restore", src, "-o", f"{tmp_path / 'out'}/"], models), str(src / "a.gif"))
     assert not (tmp_path / "out").exists()
 
 
@@ -270,7 +270,7 @@ def test_restore_a_directory_of_two_gifs_into_a_directory(models, tmp_path):
     src.mkdir()
     gc.write(src / "a.gif", _noisy_gif(3, seed=1))
     gc.write(src / "b.gif", _noisy_gif(5, seed=2))
-    res = _cli(["restore", src, "-o", tmp_path / "out", "--interp", "1"], models)
+    res = _cli(["restore", src, "-o", f"{tmp_path / 'out'}/", "--interp", "1"], models)  # a folder: asked for by "/"
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4", "b.mp4"]
     assert [_video_frames(tmp_path / "out" / f) for f in ("a.mp4", "b.mp4")] == [3, 5]

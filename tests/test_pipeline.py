@@ -127,7 +127,7 @@ def test_directory_of_gifs_goes_to_a_directory(models, tmp_path):
     for name in ("a", "b"):
         standins.write_gif(src / f"{name}.gif", standins.flat_frames(2, 16, 16), [10, 10])
     (src / "notes.txt").write_text("not a gif")
-    results = restore_many([src], tmp_path / "out", _opts(models, interp=1, fmt=OutputFormat.APNG))
+    results = restore_many([src], f"{tmp_path / 'out'}/", _opts(models, interp=1, fmt=OutputFormat.APNG))
     assert [r.output.name for r in results] == ["a.png", "b.png"]
     assert all(r.output.is_file() for r in results)
     with pytest.raises(OutputError, match="need a directory"):

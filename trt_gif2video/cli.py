@@ -45,14 +45,33 @@ def handles_errors(fn: Callable) -> Callable:
 
 
 def main() -> None:
-    """Console entry point. SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so atomic writers clean up."""
+    """Console entry point. SIGTERM (e.g. `timeout`) and SIGHUP (a closed terminal) unwind like
+    Ctrl-C, so atomic writers clean up; once unwinding, further signals are ignored so a second
+    Ctrl-C cannot cut the cleanup short (threads are joined, temp files removed)."""
     import signal
 
+    stopping = False
+
     def _terminate(signum, frame):
+        nonlocal stopping
+        if stopping:
+            return  # already cleaning up
+        stopping = True
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _terminate)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _terminate)
     app()
+
+
+def _overwrite_policy(yes: bool, no: bool):
+    from .errors import BadArgumentError
+    from .io.outputs import Overwrite
+
+    if yes and no:
+        raise BadArgumentError('use "-y/--overwrite" or "-n/--no-overwrite", not both')
+    return Overwrite.YES if yes else Overwrite.SKIP if no else Overwrite.REFUSE
 
 
 # --- commands: each helper module owns its command body ------------------------------------
@@ -130,7 +149,7 @@ from .config import Backend, DitherChoice, OutputFormat, Precision  # noqa: E402
 @handles_errors
 def restore(
     inputs: Annotated[list[Path], typer.Argument(help="GIF file(s) or directories of GIFs.", show_default=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output file; a directory for several GIFs.", show_default=False)],
+    output: Annotated[str, typer.Option("-o", "--output", help="Output file; for several GIFs an existing directory or a path ending in /.", show_default=False)],
     interp: Annotated[Optional[int], typer.Option(help="Output frames per GIF frame (default 2).")] = None,
     fps: Annotated[Optional[float], typer.Option(help="Output frame rate instead of --interp.")] = None,
     backend: Annotated[Backend, typer.Option(help="Inference backend; auto picks the fastest usable.")] = Backend.AUTO,
@@ -138,9 +157,17 @@ def restore(
     dither: Annotated[DitherChoice, typer.Option(help="Dequantizer for dithered GIFs: detected, forced, or off.")] = DitherChoice.AUTO,
     fmt: Annotated[Optional[OutputFormat], typer.Option("--format", help="Output format (default: from the extension).")] = None,
     tile: Annotated[Optional[int], typer.Option(help="Largest tile side in pixels for big frames (default: whole frames).")] = None,
-    compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
+    compare: Annotated[Optional[str], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
     max_pixels: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more pixels per frame than this.", min=1)] = None,
     threads: Annotated[int, typer.Option(help="CPU threads per model (0 = backend default).", min=0)] = 0,
+    overwrite: Annotated[bool, typer.Option("-y", "--overwrite", help="Replace existing outputs.")] = False,
+    no_overwrite: Annotated[bool, typer.Option("-n", "--no-overwrite", help="Skip GIFs whose output exists.")] = False,
+    memory_budget: Annotated[Optional[str], typer.Option(help="Peak memory to stay under, e.g. 4G (default: half the available memory, at most 16G); batch and tile sizes follow.")] = None,
+    max_frames: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more frames than this (default 1000000).", min=1)] = None,
+    max_side: Annotated[Optional[int], typer.Option(help="Refuse GIFs wider or taller than this (default 8192).", min=1)] = None,
+    max_output_frames: Annotated[int, typer.Option(help="Refuse GIFs that would make more output frames than this.", min=1)] = 20_000,
+    crf: Annotated[Optional[int], typer.Option(help="MP4/WebM quality: lower is better (default 18 for MP4, 30 for WebM).", min=0, max=63)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout instead of text lines.")] = False,
 ) -> None:
     """Restore GIFs to smooth full-colour video: dequantize colours, interpolate frames, encode."""
     import dataclasses
@@ -158,9 +185,17 @@ def restore(
     if fps is not None and not fps > 0:
         raise BadArgumentError(f'restore: "--fps" must be > 0, got {fps:g}')
     limits = DEFAULT_LIMITS if max_pixels is None else dataclasses.replace(DEFAULT_LIMITS, max_pixels=max_pixels)
+    if max_frames is not None:
+        limits = dataclasses.replace(limits, max_frames=max_frames)
+    if max_side is not None:
+        limits = dataclasses.replace(limits, max_width=max_side, max_height=max_side)
+    from .budget import parse_size
+
     options = RestoreOptions(
         interp=2 if interp is None else interp, fps=fps, backend=backend, precision=precision, dither=dither, fmt=fmt,
-        tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads),
+        tile=tile, compare=None if compare is None else Path(compare), limits=limits, session=SessionOptions(threads=threads),
+        overwrite=_overwrite_policy(overwrite, no_overwrite), crf=crf, max_output_frames=max_output_frames,
+        memory_budget=None if memory_budget is None else parse_size(memory_budget),
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("GIF frames"),
                TextColumn("{task.fields[written]} written"), TimeRemainingColumn())
@@ -172,8 +207,18 @@ def restore(
                 tasks[gif] = bar.add_task(gif.name, total=p.gif_frames_total, written=0)
             bar.update(tasks[gif], completed=p.gif_frames_done, written=p.frames_written)
 
-        results = restore_many(inputs, output, options, report)
+        results = restore_many(inputs, output, options, report, compare_raw=compare)
     for r in results:
+        for note in r.notes:
+            typer.echo(f"note: {note}", err=True)
+    if json_out:
+        import json
+
+        typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
+        return
+    for r in results:
+        if r.skipped:
+            continue
         dither_note = r.variant.value + ("" if r.p_dither is None else f" (p={r.p_dither:.2f})")
         typer.echo(f"{r.output}: {r.frames_written} frames at {float(r.fps):g} fps from {r.gif_frames} GIF frames; "
                    f"dequantizer {dither_note}; {r.backend}; {r.seconds:.1f} s")
@@ -198,6 +243,8 @@ def make_gif(
     duration: Annotated[Optional[float], typer.Option(help="Length in seconds (default: to the end).")] = None,
     loop: Annotated[int, typer.Option(help="Loop count (0 = forever).", min=0, max=65535)] = 0,
     src_fps: Annotated[float, typer.Option(help="Frame rate of an image directory.")] = 25.0,
+    overwrite: Annotated[bool, typer.Option("-y", "--overwrite", help="Replace an existing output.")] = False,
+    no_overwrite: Annotated[bool, typer.Option("-n", "--no-overwrite", help="Do nothing if the output exists.")] = False,
 ) -> None:
     """Make a GIF from a video or image sequence: sample frames, quantize, dither (training data, demos)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -208,6 +255,12 @@ def make_gif(
 
     if fps is not None and stride is not None:
         raise typer.BadParameter("use --fps or --stride, not both")
+    from .io.outputs import check_input, check_output
+
+    check_input(source)
+    if not check_output(output, allow_dir=False, inputs=[source], overwrite=_overwrite_policy(overwrite, no_overwrite)):
+        typer.echo(f"note: {output}: exists, skipped (-n)", err=True)
+        return
     spec = GifSpec(colors=colors, quantizer=quantizer, dither=dither,
                    palette_mode=PaletteMode.GLOBAL if global_palette else PaletteMode.LOCAL,
                    fps=None if fps is None else as_fps(fps), stride=stride, loop=loop)

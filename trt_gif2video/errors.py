@@ -40,3 +40,7 @@ class EngineBuildError(Gif2VideoError):
 
 class EngineMismatchError(Gif2VideoError):
     """A serialized plan does not fit this GPU / TensorRT version / the requested shapes."""
+
+
+class InferenceError(Gif2VideoError):
+    """A backend failed while running a network (out of memory, a kernel error): wrapped into one line."""

@@ -12,6 +12,7 @@ first error is raised here, in the caller.
 from __future__ import annotations
 
 import functools
+import os
 import queue
 import threading
 import time
@@ -22,14 +23,16 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from . import budget as membudget
 from .config import DEFAULT_LIMITS, Backend, DitherChoice, Limits, OutputFormat, Precision
-from .errors import BadArgumentError, OutputError
-from .io.encode import open_writer
+from .errors import BadArgumentError, Gif2VideoError, InferenceError, OutputError
+from .io.encode import MAX_GIF_FPS, open_writer, resolve_format
 from .io.gif_decode import open_gif, probe_gif
+from .io.outputs import Overwrite, check_distinct, check_input, check_output
 from .models import Network, Variant
 from .runtime.backends.base import SessionOptions, open_session, resolve_backend
 from .stages.dequantize import DequantizeConfig, Dequantizer
-from .stages.interpolate import Interpolator, OutputFrame, output_fps
+from .stages.interpolate import Interpolator, OutputFrame, gif_fps, output_fps
 from .stages.pad import TileSpec
 
 
@@ -47,6 +50,10 @@ class RestoreOptions:
     limits: Limits = DEFAULT_LIMITS
     session: SessionOptions = field(default_factory=SessionOptions)
     queue_size: int = 4  # items per queue: bounds memory to a few frames per stage
+    memory_budget: int | None = None  # bytes; None = budget.default_budget(); batch and tile follow from it
+    max_output_frames: int = 20_000  # refuse a GIF that would make more (e.g. one 655 s delay at x2)
+    overwrite: Overwrite = Overwrite.YES  # the CLI passes REFUSE unless -y / -n
+    crf: int | None = None  # MP4/WebM quality (encode.DEFAULT_CRF when None)
 
     def __post_init__(self) -> None:
         if self.interp < 1:
@@ -56,6 +63,10 @@ class RestoreOptions:
         if self.batch < 1 or self.queue_size < 1:
             raise BadArgumentError(f"restore: batch and queue_size must be >= 1, got {self.batch}, {self.queue_size}")
         TileSpec(self.tile)  # refuse a bad --tile before any file is touched
+        if self.max_output_frames < 1:
+            raise BadArgumentError(f'restore: "--max-output-frames" must be >= 1, got {self.max_output_frames}')
+        if self.memory_budget is not None and self.memory_budget < 1:
+            raise BadArgumentError(f'restore: "--memory-budget" must be > 0, got {self.memory_budget}')
 
     @property
     def tiles(self) -> TileSpec:
@@ -81,6 +92,17 @@ class RestoreResult:
     p_dither: float | None  # detector's dither probability (--dither auto)
     interpolator_calls: int
     seconds: float
+    notes: tuple[str, ...] = ()  # one line each: rate changes, memory plan, decoder warnings
+    skipped: bool = False  # -n and the output existed: nothing was done
+
+    def as_dict(self) -> dict:
+        """The --json summary of this GIF."""
+        return {"input": str(self.input), "output": str(self.output), "skipped": self.skipped,
+                "gif_frames": self.gif_frames, "frames_written": self.frames_written,
+                "fps": str(self.fps), "fps_float": float(self.fps), "backend": self.backend,
+                "variant": self.variant.value, "p_dither": self.p_dither,
+                "interpolator_calls": self.interpolator_calls, "seconds": round(self.seconds, 3),
+                "notes": list(self.notes)}
 
 
 class _Cancelled(Exception):
@@ -98,6 +120,7 @@ class _Flow:
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.threads: list[threading.Thread] = []
+        self.cancels: list[Callable[[], None]] = []  # stop running network calls (Ctrl-C, another stage failed)
 
     def put(self, q: queue.Queue, item: object) -> None:
         while not self.stop.is_set():
@@ -142,6 +165,9 @@ class _Flow:
 
     def join(self) -> None:
         self.stop.set()
+        if any(t.is_alive() for t in self.threads):
+            for cancel in list(self.cancels):
+                cancel()
         for thread in self.threads:
             thread.join()
 
@@ -155,22 +181,40 @@ def restore(
     """Restore one GIF into a video at `output` (and a side-by-side at `options.compare`)."""
     start = time.perf_counter()
     gif_path, output = Path(gif_path), Path(output)
-    _, n_frames, delays = probe_gif(gif_path, options.limits)  # fps and progress total, no pixel decode
+    fmt = check_outputs(gif_path, output, options)
+    info, n_frames, delays = probe_gif(gif_path, options.limits)  # fps and progress total, no pixel decode
     fps = output_fps(delays, options.interp, options.fps)
+    notes: list[str] = []
+    if fmt is OutputFormat.GIF or (options.compare is not None and resolve_format(options.compare) is OutputFormat.GIF):
+        fps, note = gif_legal_fps(fps, output)
+        notes += [note] if note else []
+    n_out = output_frame_count(delays, fps)
+    if n_out > options.max_output_frames:
+        raise BadArgumentError(
+            f"{gif_path}: would make {n_out} output frames ({sum(delays) / 1000:g} s at {float(fps):g} fps), over "
+            f"the limit of {options.max_output_frames}: raise --max-output-frames or lower --interp/--fps")
     backend, reason = resolve_backend(options.backend, options.session.device)
+    budget = options.memory_budget or membudget.default_budget()
+    mem = membudget.plan(info.width, info.height, fmt, budget, batch=options.batch, tile=options.tile,
+                         compare=options.compare is not None, backend=backend, what=str(gif_path))
+    if mem.tile != options.tile or mem.batch != options.batch:
+        notes.append(mem.line())
+    flow = _Flow(options.queue_size)
 
     def open_model(network: Network, variant: Variant | None = None):
-        return open_session(network, backend, options.precision, variant=variant, options=options.session)
+        session = open_session(network, backend, options.precision, variant=variant, options=options.session)
+        flow.cancels.append(session.cancel)
+        return session
 
-    tiles = options.tiles
-    dequantizer = Dequantizer(open_model, DequantizeConfig(batch=options.batch, dither=options.dither, tiles=tiles))
-    interpolator = Interpolator(lambda: open_model(Network.INTERP), fps, batch=options.batch, tiles=tiles)
+    tiles = TileSpec(mem.tile)
+    dequantizer = Dequantizer(open_model, DequantizeConfig(batch=mem.batch, dither=options.dither, tiles=tiles))
+    interpolator = Interpolator(lambda: open_model(Network.INTERP), fps, batch=mem.batch, tiles=tiles,
+                                motion_ms=Fraction(1000) / gif_fps(delays))
 
-    flow = _Flow(options.queue_size)
     written = 0
     with open_gif(gif_path, options.limits) as reader:
         try:
-            with _Writers(output, options, fps) as (writer, compare):
+            with _Writers(output, options, fps, fmt) as (writer, compare):
                 q_frames = flow.stage("decode", lambda: iter(reader))
                 q_restored = flow.stage("dequantize", lambda: dequantizer(flow.drain(q_frames)))
                 q_out = flow.stage("interpolate", lambda: interpolator(flow.drain(q_restored)))
@@ -186,7 +230,12 @@ def restore(
         finally:
             flow.join()
     if flow.errors:
-        raise flow.errors[0]
+        err = flow.errors[0]
+        if isinstance(err, InferenceError) and str(gif_path) not in str(err):
+            raise InferenceError(f"{gif_path}: {err}") from None
+        if isinstance(err, (OSError, MemoryError)):  # a stage hit the system: one line naming the GIF
+            raise OutputError(f"{gif_path}: {type(err).__name__}: {getattr(err, 'strerror', None) or err}") from None
+        raise err
     backend_line = dequantizer.description or backend.value
     return RestoreResult(
         input=gif_path,
@@ -199,18 +248,52 @@ def restore(
         p_dither=dequantizer.p_dither,
         interpolator_calls=interpolator.calls,
         seconds=time.perf_counter() - start,
+        notes=tuple(notes + [f"{gif_path}: {w}" for w in getattr(reader, "warnings", ())]),
     )
+
+
+def check_outputs(gif_path: Path, output: Path, options: RestoreOptions) -> OutputFormat:
+    """Everything about the outputs that can be refused before any work; returns the output format."""
+    fmt = resolve_format(output, options.fmt)
+    if fmt is OutputFormat.PNG_DIR and output.suffix and not output.is_dir():
+        raise OutputError(f"{output}: PNG frames go into a directory: give a path without an extension "
+                          f"(or an existing directory), not a file name ending in {output.suffix}")
+    check_output(output, allow_dir=fmt is OutputFormat.PNG_DIR, inputs=[gif_path],
+                 overwrite=Overwrite.YES if options.overwrite is Overwrite.SKIP else options.overwrite)
+    if options.compare is not None:
+        cmp_fmt = resolve_format(options.compare)
+        check_output(options.compare, allow_dir=cmp_fmt is OutputFormat.PNG_DIR, inputs=[gif_path],
+                     overwrite=Overwrite.YES if options.overwrite is Overwrite.SKIP else options.overwrite)
+    check_distinct([output, options.compare])
+    return fmt
+
+
+def gif_legal_fps(fps: Fraction, output: Path) -> tuple[Fraction, str | None]:
+    """A rate a GIF can hold: delays are whole centiseconds, >= 2 (viewers slow 0-1 cs to 10) and <= 65535."""
+    if fps > MAX_GIF_FPS:
+        return Fraction(MAX_GIF_FPS), (f"{output}: GIF delays are whole centiseconds >= 2, so {float(fps):g} fps "
+                                       f"becomes {MAX_GIF_FPS} fps (2 cs per frame); use mp4/webm/apng for more")
+    if fps < Fraction(100, 0xFFFF):
+        raise BadArgumentError(f"{output}: GIF output needs fps >= {100 / 0xFFFF:.4f} "
+                               f"(a delay fits in 65535 cs), got {float(fps):g}")
+    return fps, None
+
+
+def output_frame_count(delays_ms: Sequence[int], fps: Fraction) -> int:
+    """Frames the interpolator will emit: one per 1/fps over the GIF's whole duration."""
+    total = Fraction(sum(delays_ms))
+    return int(-(-total * fps // 1000))
 
 
 class _Writers:
     """The output writer and the optional --compare writer, both atomic, closed (or aborted) together."""
 
-    def __init__(self, output: Path, options: RestoreOptions, fps: Fraction) -> None:
-        self.writer = open_writer(output, fps, options.fmt)
+    def __init__(self, output: Path, options: RestoreOptions, fps: Fraction, fmt: OutputFormat | None = None) -> None:
+        self.writer = open_writer(output, fps, fmt or options.fmt, quality=options.crf)
         self.compare = None
         if options.compare is not None:
             try:
-                self.compare = open_writer(options.compare, fps)  # its own path says its format
+                self.compare = open_writer(options.compare, fps, quality=options.crf)  # its own path says its format
             except BaseException:
                 self.writer.abort()
                 raise
@@ -250,12 +333,17 @@ _EXTENSION = {
 
 
 def plan_jobs(
-    inputs: Sequence[Path], output: Path, fmt: OutputFormat | None, compare: Path | None = None
+    inputs: Sequence[Path], output: Path | str, fmt: OutputFormat | None, compare: Path | str | None = None
 ) -> list[tuple[Path, Path, Path | None]]:
     """(gif, output, compare) per GIF. One GIF file -> `output` itself; several GIFs, or a
-    directory of GIFs -> `output` (and `compare`) are directories, one file per GIF named after it."""
+    directory of GIFs -> `output` (and `compare`) are directories, one file per GIF named after it:
+    an existing directory, or a path ending in "/" (made here)."""
     gifs: list[Path] = []
+    for raw in (output, compare):
+        if raw is not None and os.fspath(raw) in ("", ".", ".."):
+            raise OutputError(f"{os.fspath(raw)!r}: not an output path: give a file such as out.mp4 or a directory/")
     for p in map(Path, inputs):
+        check_input(p)  # a FIFO or /dev/null is "not a regular file", not "no such file"
         if p.is_dir():
             found = sorted(c for c in p.iterdir() if c.suffix.lower() == ".gif" and c.is_file())
             if not found:
@@ -266,9 +354,13 @@ def plan_jobs(
         else:
             raise BadArgumentError(f"{p}: no such file or directory")
     if not _is_batch(inputs):
-        jobs = [(gifs[0], output, compare)]
+        jobs = [(gifs[0], Path(output), None if compare is None else Path(compare))]
     else:
-        jobs = _batch_jobs(gifs, output, fmt, compare)
+        for raw in (output, compare):
+            if raw is not None and not (os.fspath(raw).endswith(("/", os.sep)) or Path(raw).is_dir()):
+                raise OutputError(f"{raw}: several GIFs need a directory here: give an existing directory "
+                                  f"or end the path with /")
+        jobs = _batch_jobs(gifs, Path(output), fmt, None if compare is None else Path(compare))
     for gif, out, cmp in jobs:
         for target in (out, cmp):
             if target is not None and target.resolve() == gif.resolve():
@@ -295,21 +387,39 @@ def restore_many(
     output: Path,
     options: RestoreOptions = RestoreOptions(),
     progress: Callable[[Path, Progress], None] | None = None,
+    *,
+    compare_raw: str | None = None,
 ) -> list[RestoreResult]:
-    """Restore one GIF, several, or directories of GIFs (see `plan_jobs`); stops at the first failure."""
-    jobs = plan_jobs(inputs, Path(output), options.fmt, options.compare)
+    """Restore one GIF, several, or directories of GIFs (see `plan_jobs`); stops at the first failure.
+
+    compare_raw: --compare as typed (a trailing "/" asks for a directory; Path drops it)."""
+    jobs = plan_jobs(inputs, output, options.fmt, compare_raw if compare_raw is not None else options.compare)
+    output = Path(output)
+    check_distinct([p for _, o, c in jobs for p in (o, c)])
     created: list[Path] = []
     if _is_batch(inputs):
-        for folder in (Path(output), options.compare):
+        for folder in (output, None if options.compare is None else Path(options.compare)):
             if folder is not None and not folder.is_dir():
                 try:
                     folder.mkdir()
                 except OSError as exc:
                     raise OutputError(f"{folder}: cannot create the output directory ({exc.strerror})") from None
                 created.append(folder)
-    results = []
+    results: list[RestoreResult] = []
     try:
-        for gif, out, compare in jobs:
+        todo = []
+        for gif, out, cmp in jobs:  # refuse existing outputs (or skip them with -n) before any work
+            keep = check_output(out, allow_dir=resolve_format(out, options.fmt) is OutputFormat.PNG_DIR,
+                                inputs=[g for g, _, _ in jobs], overwrite=options.overwrite)
+            if cmp is not None:
+                keep = check_output(cmp, allow_dir=False, inputs=[g for g, _, _ in jobs],
+                                    overwrite=options.overwrite) and keep
+            if keep:
+                todo.append((gif, out, cmp))
+            else:
+                results.append(RestoreResult(gif, out, 0, 0, Fraction(0), "", Variant.NODITHER, None, 0, 0.0,
+                                             notes=(f"{out}: exists, skipped (-n)",), skipped=True))
+        for gif, out, compare in todo:
             report = None if progress is None else functools.partial(progress, gif)
             results.append(restore(gif, out, replace(options, compare=compare), report))
     except BaseException:

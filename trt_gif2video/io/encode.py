@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import shutil
 import struct
 import tempfile
@@ -35,6 +34,7 @@ from ..config import Dither, OutputFormat, Quantizer
 from ..clip import MIN_DELAY_CS as MIN_GIF_DELAY_CS
 from ..errors import BadArgumentError, OutputError
 from ..quantize import quantize
+from .outputs import TEMP_PREFIX, check_name, sweep_leftovers, temp_name
 
 _EXTENSIONS = {
     ".mp4": OutputFormat.MP4,
@@ -109,8 +109,13 @@ class AtomicTarget:
             foreign = [c.name for c in path.iterdir() if not (c.name.startswith("frame_") and c.suffix == ".png")]
             if foreign:
                 raise OutputError(f"{path}: directory holds other files ({foreign[0]}, ...): use an empty or new directory")
-        # Not tempfile.mkstemp: its 0600 mode would survive the rename; here the umask applies as usual.
-        self.tmp = parent / f".{path.name}.{secrets.token_hex(4)}.partial"
+        check_name(path)
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise OutputError(f"{path}: is not a regular file (a device, FIFO or socket): refusing to replace it")
+        sweep_leftovers(parent)  # a killed run's temp files
+        # Short name whatever the target's (a legal 255-byte name must stay legal); not
+        # tempfile.mkstemp: its 0600 mode would survive the rename; here the umask applies as usual.
+        self.tmp = parent / temp_name()
         try:
             if is_dir:
                 os.mkdir(self.tmp, 0o777)
@@ -123,7 +128,7 @@ class AtomicTarget:
         try:
             if self.is_dir and self.path.is_dir():
                 # Replace a previous run's frames: move it aside, move ours in, drop the old one.
-                old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".old", dir=self.path.parent))
+                old = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=".old", dir=self.path.parent))
                 os.replace(self.path, old / "d")
                 os.replace(self.tmp, self.path)
                 shutil.rmtree(old)
@@ -219,6 +224,14 @@ class FrameWriter:
         """Close file handles without finishing (abort path); must not raise on half-open state."""
 
 
+def _close_quietly(fh: BinaryIO) -> None:
+    """Close on the abort path: flushing may fail again (a full disk); the temp is deleted anyway."""
+    try:
+        fh.close()
+    except OSError:
+        pass
+
+
 def _pad_even(rgb: np.ndarray) -> np.ndarray:
     h, w = rgb.shape[:2]
     if h % 2 == 0 and w % 2 == 0:
@@ -275,8 +288,8 @@ class _AvWriter(FrameWriter):
     def _release(self) -> None:
         try:
             self._container.close()
-        except self._av.error.FFmpegError:
-            pass  # a half-initialized stream cannot be closed cleanly; the temp is deleted anyway
+        except (self._av.error.FFmpegError, OSError):
+            pass  # a half-initialized stream (or a full disk) cannot be closed cleanly; the temp is deleted anyway
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -334,7 +347,7 @@ class _ApngWriter(FrameWriter):
         self._fh.close()
 
     def _release(self) -> None:
-        self._fh.close()
+        _close_quietly(self._fh)
 
 
 # --- GIF bitstream ------------------------------------------------------------------------
@@ -464,7 +477,7 @@ class _GifWriter(FrameWriter):
         self._fh.close()
 
     def _release(self) -> None:
-        self._fh.close()
+        _close_quietly(self._fh)
 
 
 class _PngDirWriter(FrameWriter):

@@ -168,6 +168,9 @@ def write_indexed_gif(path: str | os.PathLike, frames: Iterable[tuple[np.ndarray
             if gif is None:
                 raise OutputError(f"{p}: no frames to write (empty input or empty --start/--duration range)")
             gif.finish()
+    except OSError as exc:  # a full disk (ENOSPC), a file size limit (EFBIG): one line, nothing left
+        target.discard()
+        raise OutputError(f"{p}: writing the GIF failed: {exc.strerror or exc}") from None
     except BaseException:  # anything, Ctrl-C included: leave nothing at the path
         target.discard()
         raise

@@ -56,6 +56,10 @@ def detect_dither(detector: Session, frames: list[GifFrame], config: DequantizeC
     return (Variant.DITHER if p > config.threshold else Variant.NODITHER), p
 
 
+def _same_frame(a: GifFrame, b: GifFrame | None) -> bool:
+    return b is not None and np.array_equal(a.rgb, b.rgb) and np.array_equal(a.palette, b.palette)
+
+
 class Dequantizer:
     """Iterator transform GifFrame -> (GifFrame, restored HxWx3 uint8); opens its models lazily."""
 
@@ -65,6 +69,7 @@ class Dequantizer:
         self.variant: Variant | None = None  # known once the first frames are in
         self.p_dither: float | None = None  # detector output when --dither auto
         self.description: str | None = None  # backend line of the dequantizer session
+        self.reused = 0  # held frames that reused the previous restoration (no network call)
 
     def _choose(self, head: list[GifFrame]) -> Variant:
         choice = self.config.dither
@@ -86,8 +91,18 @@ class Dequantizer:
             stride = default_stride(session, Network.DEQUANT)
             rest = itertools.chain(head, frames)
             del head  # the chain holds them now; do not pin them for the whole GIF
+            last: tuple[GifFrame, np.ndarray] | None = None
             while batch := list(itertools.islice(rest, self.config.batch)):
-                yield from zip(batch, self._infer(session, stride, batch))
+                # A held frame (same pixels and palette as the one before) reuses its restoration.
+                fresh = [f for i, f in enumerate(batch)
+                         if not _same_frame(f, batch[i - 1] if i else (last[0] if last else None))]
+                restored = iter(self._infer(session, stride, fresh)) if fresh else iter(())
+                for i, f in enumerate(batch):
+                    prev = batch[i - 1] if i else (last[0] if last else None)
+                    out = last[1] if _same_frame(f, prev) else next(restored)
+                    last = (f, out)
+                    yield f, out
+                self.reused += len(batch) - len(fresh)
 
     def _infer(self, session: Session, stride: int, batch: list[GifFrame]) -> np.ndarray:
         gif = np.stack([f.rgb for f in batch])

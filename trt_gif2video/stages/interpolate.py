@@ -72,9 +72,15 @@ def _times_until(k: int, fps: Fraction, end_ms: Fraction) -> list[tuple[int, Fra
 class Interpolator:
     """Iterator transform (GifFrame, restored) -> OutputFrame; opens the interpolator only if needed."""
 
-    def __init__(self, open_model: Callable[[], Session], fps: Fraction, batch: int = 8, tiles: TileSpec = TileSpec()):
+    def __init__(self, open_model: Callable[[], Session], fps: Fraction, batch: int = 8, tiles: TileSpec = TileSpec(),
+                 motion_ms: Fraction | None = None):
+        """motion_ms: the GIF's typical delay. A frame held longer than twice that stays still
+        (no network call) until the last motion_ms before the next frame, where the motion is
+        interpolated at the GIF's usual pace; None interpolates across every gap, however long."""
         self._open = open_model
         self.fps = fps
+        self.motion_ms = motion_ms
+        self.held = 0  # output frames that reused a restored frame instead of a network call
         self.batch = batch
         self.tiles = tiles
         self.calls = 0  # interpolator invocations (for tests and stats)
@@ -116,9 +122,17 @@ class Interpolator:
         ta, tb = Fraction(fa.timestamp_ms), Fraction(fb.timestamp_ms)
         if tb <= ta:
             raise BadArgumentError(f"interpolate: GIF frame {fb.index} is not after frame {fa.index} ({tb} <= {ta} ms)")
-        ts = [(k, s, float((s - ta) / (tb - ta))) for k, s in times]
+        if fa.rgb is fb.rgb or np.array_equal(fa.rgb, fb.rgb):
+            for k, s in times:  # nothing moves: every output is the restored frame
+                self.held += 1
+                yield OutputFrame(k, s, ra, fa, 0.0)
+            return
+        if self.motion_ms is not None and tb - ta > 2 * self.motion_ms:
+            ta = tb - self.motion_ms  # hold until the last typical delay before the next frame
+        ts = [(k, s, max(0.0, float((s - ta) / (tb - ta)))) for k, s in times]
         for k, s, t in ts:
             if t == 0.0:
+                self.held += s > Fraction(fa.timestamp_ms)
                 yield OutputFrame(k, s, ra, fa, 0.0)
         pending = [x for x in ts if x[2] > 0.0]
         for start in range(0, len(pending), self.batch):

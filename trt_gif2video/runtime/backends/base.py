@@ -18,7 +18,7 @@ from typing import Mapping, Union
 import numpy as np
 
 from ...config import Backend, Precision
-from ...errors import BackendUnavailableError, BadArgumentError, ModelError
+from ...errors import BackendUnavailableError, BadArgumentError, Gif2VideoError, InferenceError, ModelError
 from ...models import STRIDE, Network, Variant
 
 Dim = Union[int, str, None]  # fixed size, named symbolic dim, or unknown
@@ -56,6 +56,10 @@ class ShapeLimits:
     max_batch: int | None = None
     min_hw: tuple[int, int] = (1, 1)
     max_hw: tuple[int, int] | None = None
+
+
+def _shapes(feeds: Mapping[str, np.ndarray]) -> str:
+    return ", ".join(f"{k} {'x'.join(map(str, v.shape))}" for k, v in feeds.items())
 
 
 class Session(ABC):
@@ -100,7 +104,16 @@ class Session(ABC):
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         checked = self._validate(feeds)
-        out = self._infer_impl(checked)
+        try:
+            out = self._infer_impl(checked)
+        except Gif2VideoError:
+            raise
+        except MemoryError:
+            raise InferenceError(f"{self.label}: out of memory on input {_shapes(checked)}: "
+                                 "lower --memory-budget or use --tile") from None
+        except Exception as exc:  # backends raise their own untyped errors (ORT's Fail, RuntimeException...)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InferenceError(f"{self.label}: inference failed on input {_shapes(checked)}: {first[:300]}") from None
         missing = [n for n in self.output_names if n not in out]
         if missing:
             raise ModelError(f"{self.label}: backend returned no output {missing}")
@@ -135,6 +148,9 @@ class Session(ABC):
     @abstractmethod
     def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the network on validated, C-contiguous feeds."""
+
+    def cancel(self) -> None:
+        """Ask a running `infer` (in another thread) to stop soon, where the backend can; default: no-op."""
 
     def close(self) -> None:
         """Release backend resources (default: nothing to release)."""

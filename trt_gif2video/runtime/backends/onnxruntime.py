@@ -80,6 +80,7 @@ class OnnxRuntimeSession(Session):
             metadata=meta,
         )
         self._threads = so.intra_op_num_threads
+        self._run_options = ort.RunOptions()  # terminate=True from another thread stops a running call
 
     @property
     def providers(self) -> list[str]:
@@ -91,8 +92,11 @@ class OnnxRuntimeSession(Session):
         return f"onnxruntime ({self.providers[0]}{threads})"
 
     def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        values = self._sess.run(list(self.output_names), feeds)
+        values = self._sess.run(list(self.output_names), feeds, run_options=self._run_options)
         return dict(zip(self.output_names, values))
+
+    def cancel(self) -> None:
+        self._run_options.terminate = True
 
 
 def open_onnxruntime(

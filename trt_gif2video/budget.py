@@ -1,0 +1,142 @@
+"""Memory budget for `restore`: batch and tile sizes follow from it, so peak RSS stays under it.
+
+Peak host memory of a restore is modelled as
+
+    BASE + frame pixels x FRAME_BYTES[format] + sum over the two concurrent networks of
+    (bytes per pixel x batch x pixels per call + fixed)
+
+FRAME_BYTES covers what scales with the whole frame: decoder canvas, the frames in the
+bounded queues, the padded/tiled copies and blend buffers, and the encoder's own frames
+(x264's lookahead, libvpx's lag). The network rows are ONNX Runtime CPU working memory per
+pixel of one batch item. Both tables are measured, not guessed; re-measure with
+
+    python -m trt_gif2video.bench.activation            # network rows (NETWORK_BYTES)
+    python -m trt_gif2video.bench.activation --frames   # FRAME_BYTES (needs the repo's tests/)
+
+and paste the printed rows here. TensorRT and CUDA keep activations on the GPU: there the
+network rows do not apply to host memory (the engine's profile bounds the call size).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .config import Backend, OutputFormat
+from .errors import BadArgumentError
+
+GIB = 1 << 30
+MIB = 1 << 20
+
+# python -m trt_gif2video.bench.activation --sizes 128,256,384,512 --precision fp32
+# (2026-12-01, onnxruntime CPU, 1 thread; bytes per pixel of one batch item, fixed bytes)
+NETWORK_BYTES: dict[str, tuple[int, int]] = {
+    "dequant": (2747, 0),
+    "interp": (655, 198363),
+    "dither": (133, 1028864),
+}
+# python -m trt_gif2video.bench.activation --frames  (stand-in networks, tile 128, batch 4, --interp 2)
+FRAME_BYTES: dict[OutputFormat, int] = {
+    OutputFormat.MP4: 160,
+    OutputFormat.WEBM: 160,
+    OutputFormat.APNG: 120,
+    OutputFormat.GIF: 120,
+    OutputFormat.PNG_DIR: 120,
+}
+BASE_BYTES = 400 * MIB  # interpreter, numpy, PyAV, ONNX Runtime and the loaded models (measured ~300 MiB)
+MARGIN = 1.15  # allocator slack: plans aim 15 % under the budget
+
+DEFAULT_FRACTION = 0.5  # of MemAvailable
+DEFAULT_CAP = 16 * GIB
+MIN_BUDGET = 512 * MIB
+TILE_SIDES = (1024, 768, 512, 384, 256, 192, 128)  # tried largest first; multiples of the largest stride (32)
+
+
+def mem_available() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes, None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
+def default_budget() -> int:
+    """Half the memory available now, at most DEFAULT_CAP, at least MIN_BUDGET."""
+    avail = mem_available()
+    if avail is None:
+        return 4 * GIB
+    return max(MIN_BUDGET, min(DEFAULT_CAP, int(avail * DEFAULT_FRACTION)))
+
+
+def parse_size(text: str) -> int:
+    """'4G', '512M', '1.5GiB', '2000000000' -> bytes."""
+    s = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = {"K": 1 << 10, "M": MIB, "G": GIB, "T": 1 << 40}.get(s[-1:], 1)
+    num = s[:-1] if scale != 1 else s
+    try:
+        value = float(num)
+    except ValueError:
+        raise BadArgumentError(f'"--memory-budget" must be a size like 4G or 512M, got "{text}"') from None
+    if not value > 0:
+        raise BadArgumentError(f'"--memory-budget" must be > 0, got "{text}"')
+    return int(value * scale)
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    budget: int
+    batch: int
+    tile: int | None  # max tile side; None = whole frames
+    estimate: int  # modelled peak bytes
+
+    def line(self) -> str:
+        tile = "whole frames" if self.tile is None else f"tiles <= {self.tile} px"
+        return (f"memory plan: batch {self.batch}, {tile}, about {self.estimate / GIB:.2f} GiB "
+                f"of a {self.budget / GIB:.2f} GiB budget")
+
+
+def _call_bytes(net: str, batch: int, pixels: int) -> int:
+    slope, fixed = NETWORK_BYTES[net]
+    return slope * batch * pixels + fixed
+
+
+def estimate(width: int, height: int, fmt: OutputFormat, batch: int, tile: int | None, *,
+             compare: bool = False, host_activations: bool = True) -> int:
+    """Modelled peak RSS in bytes of restoring width x height frames."""
+    pixels = width * height
+    frame = FRAME_BYTES[fmt] * pixels + (FRAME_BYTES[OutputFormat.MP4] * 2 * pixels if compare else 0)
+    if not host_activations:
+        return int(MARGIN * (BASE_BYTES + frame))
+    pad = lambda n: -(-n // 32) * 32  # noqa: E731 - frames are padded to the stride before a call
+    ph, pw = pad(height), pad(width)
+    call = ph * pw if tile is None else min(ph, tile) * min(pw, tile)
+    nets = _call_bytes("dequant", batch, call) + _call_bytes("interp", batch, call)
+    return int(MARGIN * (BASE_BYTES + frame + nets))
+
+
+def plan(width: int, height: int, fmt: OutputFormat, budget: int, *, batch: int = 4, tile: int | None = None,
+         compare: bool = False, backend: Backend = Backend.ONNXRUNTIME, what: str = "GIF") -> MemoryPlan:
+    """The largest tile, then the largest batch (up to the requested ones) whose estimate fits `budget`.
+
+    Raises BadArgumentError (one line) when even batch 1 with the smallest tile does not fit:
+    the frames alone are too big for the budget.
+    """
+    host = backend in (Backend.ONNXRUNTIME, Backend.TORCH, Backend.AUTO)
+    sides: list[int | None] = [tile] if tile is not None else [None]
+    sides += [s for s in TILE_SIDES if tile is None or s < tile]
+    for side in sides:
+        for b in range(batch, 0, -1):
+            need = estimate(width, height, fmt, b, side, compare=compare, host_activations=host)
+            if need <= budget:
+                return MemoryPlan(budget, b, side, need)
+    need = estimate(width, height, fmt, 1, TILE_SIDES[-1], compare=compare, host_activations=host)
+    raise BadArgumentError(
+        f"{what}: {width}x{height} frames need about {need / GIB:.1f} GiB, over the memory budget of "
+        f"{budget / GIB:.1f} GiB: raise --memory-budget or lower --max-pixels")
