@@ -22,6 +22,9 @@ Choices where viewers differ (each tested in tests/test_gif_decode.py):
 - A file that ends inside any block or frame is refused (GifDecodeError "truncated GIF"),
   so a damaged download never becomes a silently shorter video; a missing trailer after
   complete frames is fine (many encoders omit it).
+- Damage never shortens a GIF silently: stray zero bytes between blocks (a control block
+  whose size byte is 3 instead of 4) are skipped, and an unknown block stops decoding as in
+  browsers, each with a one-line warning in `GifReader.warnings` that `restore` prints.
 - The loop count is read from a NETSCAPE2.0/ANIMEXTS1.0 block before the first image,
   where encoders write it.
 """
@@ -102,6 +105,10 @@ class _Reader:
 
     def __init__(self, fh: BinaryIO, path: str) -> None:
         self.fh, self.path = fh, path
+        self.warnings: dict[str, None] = {}  # one line each, in order, once (every pass re-reads the blocks)
+
+    def warn(self, message: str) -> None:
+        self.warnings.setdefault(message)
 
     def exact(self, n: int, what: str) -> bytes:
         data = self.fh.read(n)
@@ -138,11 +145,12 @@ def _colour_table(reader: _Reader, packed: int, what: str) -> np.ndarray:
 
 
 def _check_size(path: str, width: int, height: int, limits: Limits, what: str) -> None:
-    if width > limits.max_width or height > limits.max_height or width * height > limits.max_pixels:
-        raise GifDecodeError(
-            f"{path}: {what} is {width}x{height}, over the limit "
-            f"{limits.max_width}x{limits.max_height} ({limits.max_pixels} pixels)"
-        )
+    if width > limits.max_width or height > limits.max_height:
+        raise GifDecodeError(f"{path}: {what} is {width}x{height}, over the limit of "
+                             f"{limits.max_width}x{limits.max_height} (--max-side)")
+    if width * height > limits.max_pixels:
+        raise GifDecodeError(f"{path}: {what} is {width}x{height} = {width * height} pixels, over the limit of "
+                             f"{limits.max_pixels} pixels (--max-pixels)")
 
 
 def _blocks(reader: _Reader, limits: Limits, keep_pixels: bool) -> Iterator[_Control | _Loop | _Image]:
@@ -161,7 +169,9 @@ def _blocks(reader: _Reader, limits: Limits, keep_pixels: bool) -> Iterator[_Con
                 if loop is not None:
                     yield loop
             else:  # comment, plain text, unknown: skipped
-                reader.sub_blocks(keep=False)
+                _, ended = reader.sub_blocks(keep=False)
+                if ended:
+                    raise _Truncated(f"{path}: truncated GIF (file ends inside an extension block 0x{label:02x})")
         elif intro[0] == _IMAGE:
             left, top, width, height, packed = struct.unpack("<HHHHB", reader.exact(9, "image descriptor"))
             _check_size(path, width, height, limits, "a frame")
@@ -174,20 +184,53 @@ def _blocks(reader: _Reader, limits: Limits, keep_pixels: bool) -> Iterator[_Con
             if cut_short:
                 return
         else:
-            # Browsers stop at an unknown block; so do we (the frames before it stand).
+            # A stray byte where a block should start: typically a control block whose size byte
+            # is off by one. Skip zero bytes (stray terminators) if a block follows them, as Pillow
+            # and ImageMagick do; otherwise stop, as browsers do. Either way, say so.
+            at = reader.fh.tell() - 1
+            skipped = 1
+            nxt = reader.fh.read(1)
+            while intro[0] == 0 and nxt == b"\x00":
+                skipped += 1
+                nxt = reader.fh.read(1)
+            if intro[0] == 0 and nxt and nxt[0] in (_EXTENSION, _IMAGE, _TRAILER):
+                reader.warn(f"skipped {skipped} stray zero byte(s) at offset {at} (a damaged block); decoding went on")
+                reader.fh.seek(-1, os.SEEK_CUR)
+                continue
+            rest = _remaining(reader.fh)
+            reader.warn(f"unknown block 0x{intro[0]:02x} at offset {at}: ignored the rest of the file "
+                        f"({rest + 1} bytes), as browsers do")
             return
 
 
+def _remaining(fh: BinaryIO) -> int:
+    here = fh.tell()
+    end = fh.seek(0, os.SEEK_END)
+    fh.seek(here)
+    return end - here
+
+
 def _graphic_control(reader: _Reader) -> _Control:
-    body, _ = reader.sub_blocks(keep=True)
+    at = reader.fh.tell()
+    body, ended = reader.sub_blocks(keep=True)
+    if ended:
+        raise _Truncated(f"{reader.path}: truncated GIF (file ends inside a graphic control block)")
     if len(body) < 4:
-        return _Control()  # malformed: ignored, as browsers do
+        if len(body) >= 3:  # flags and delay are there; only the transparent index is missing
+            packed, delay_cs = struct.unpack("<BH", body[:3])
+            reader.warn(f"graphic control block at offset {at} holds {len(body)} bytes (4 expected): "
+                        "used its delay, no transparency")
+            return _Control(delay_cs, Disposal.from_field(packed >> 2 & 7), None)
+        reader.warn(f"graphic control block at offset {at} holds {len(body)} bytes (4 expected): ignored")
+        return _Control()
     packed, delay_cs, transparent = struct.unpack("<BHB", body[:4])
     return _Control(delay_cs, Disposal.from_field(packed >> 2 & 7), transparent if packed & 1 else None)
 
 
 def _application(reader: _Reader) -> _Loop | None:
-    header, _ = reader.sub_blocks(keep=True)  # first sub-block: 11-byte identifier, then data
+    header, ended = reader.sub_blocks(keep=True)  # first sub-block: 11-byte identifier, then data
+    if ended:
+        raise _Truncated(f"{reader.path}: truncated GIF (file ends inside an application block)")
     if header.startswith((b"NETSCAPE2.0", b"ANIMEXTS1.0")) and len(header) >= 14 and header[11] == 1:
         return _Loop(struct.unpack("<H", header[12:14])[0])
     return None
@@ -418,6 +461,11 @@ class GifReader:
 
     def __iter__(self) -> Iterator[GifFrame]:
         return self._frames()
+
+    @property
+    def warnings(self) -> list[str]:
+        """What was skipped in a damaged file, one line each (so far: frames decode lazily)."""
+        return list(self._reader.warnings)
 
     def _blocks(self, keep_pixels: bool) -> Iterator[_Control | _Loop | _Image]:
         """Blocks after the global colour table (each pass starts over)."""
