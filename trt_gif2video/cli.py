@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -27,6 +28,9 @@ data_app = typer.Typer(help="Fetch and split the real training/validation corpus
 app.add_typer(data_app, name="data", rich_help_panel="Models")
 
 
+_INTERRUPT_REPORTED = False  # "interrupted" printed once, by whichever layer saw the signal first
+
+
 def handles_errors(fn: Callable) -> Callable:
     """Turn our errors into one line on stderr and exit code 2 (no traceback)."""
 
@@ -38,8 +42,17 @@ def handles_errors(fn: Callable) -> Callable:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
+            global _INTERRUPT_REPORTED
+            _INTERRUPT_REPORTED = True
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+        except OSError as exc:  # the system refused something we did not foresee: still one line
+            where = f"{exc.filename}: " if exc.filename else ""
+            typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            raise typer.Exit(2) from None
+        except MemoryError:
+            typer.echo("error: out of memory: lower --memory-budget or --max-pixels", err=True)
+            raise typer.Exit(2) from None
 
     return wrapper
 
@@ -60,9 +73,25 @@ def main() -> None:
         raise KeyboardInterrupt
 
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _terminate)
-    app()
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup / background jobs: keep ignoring
+            signal.signal(sig, _terminate)
+    try:
+        app()
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if not stopping and not isinstance(exc, KeyboardInterrupt):
+            raise
+        # Interrupted (maybe before a command's own handler ran: typer exits 130 silently). Cleanup has
+        # run while unwinding; skip interpreter teardown, where a signal still pending or a native
+        # worker thread could turn a clean stop into an abort.
+        from .io.outputs import discard_live_temps
+
+        discard_live_temps()
+        if not _INTERRUPT_REPORTED:
+            print("interrupted", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
 
 
 def _overwrite_policy(yes: bool, no: bool):

@@ -28,7 +28,7 @@ from .config import DEFAULT_LIMITS, Backend, DitherChoice, Limits, OutputFormat,
 from .errors import BadArgumentError, Gif2VideoError, InferenceError, OutputError
 from .io.encode import MAX_GIF_FPS, open_writer, resolve_format
 from .io.gif_decode import open_gif, probe_gif
-from .io.outputs import Overwrite, check_distinct, check_input, check_output
+from .io.outputs import Overwrite, check_distinct, check_input, check_name, check_output
 from .models import Network, Variant
 from .runtime.backends.base import SessionOptions, open_session, resolve_backend
 from .stages.dequantize import DequantizeConfig, Dequantizer
@@ -254,6 +254,7 @@ def restore(
 
 def check_outputs(gif_path: Path, output: Path, options: RestoreOptions) -> OutputFormat:
     """Everything about the outputs that can be refused before any work; returns the output format."""
+    check_name(output)
     fmt = resolve_format(output, options.fmt)
     if fmt is OutputFormat.PNG_DIR and output.suffix and not output.is_dir():
         raise OutputError(f"{output}: PNG frames go into a directory: give a path without an extension "
@@ -289,14 +290,15 @@ class _Writers:
     """The output writer and the optional --compare writer, both atomic, closed (or aborted) together."""
 
     def __init__(self, output: Path, options: RestoreOptions, fps: Fraction, fmt: OutputFormat | None = None) -> None:
-        self.writer = open_writer(output, fps, fmt or options.fmt, quality=options.crf)
-        self.compare = None
-        if options.compare is not None:
-            try:
+        self.writer = self.compare = None
+        try:
+            self.writer = open_writer(output, fps, fmt or options.fmt, quality=options.crf)
+            if options.compare is not None:
                 self.compare = open_writer(options.compare, fps, quality=options.crf)  # its own path says its format
-            except BaseException:
+        except BaseException:  # Ctrl-C included: drop what was opened
+            if self.writer is not None:
                 self.writer.abort()
-                raise
+            raise
 
     def __enter__(self):
         return self.writer, self.compare
@@ -354,6 +356,9 @@ def plan_jobs(
         else:
             raise BadArgumentError(f"{p}: no such file or directory")
     if not _is_batch(inputs):
+        for target in (output, compare):
+            if target is not None:
+                check_name(Path(target))  # too long: one line before anything touches the path
         jobs = [(gifs[0], Path(output), None if compare is None else Path(compare))]
     else:
         for raw in (output, compare):

@@ -34,7 +34,7 @@ from ..config import Dither, OutputFormat, Quantizer
 from ..clip import MIN_DELAY_CS as MIN_GIF_DELAY_CS
 from ..errors import BadArgumentError, OutputError
 from ..quantize import quantize
-from .outputs import TEMP_PREFIX, check_name, sweep_leftovers, temp_name
+from .outputs import TEMP_PREFIX, check_name, sweep_leftovers, temp_name, track_temp
 
 _EXTENSIONS = {
     ".mp4": OutputFormat.MP4,
@@ -116,12 +116,14 @@ class AtomicTarget:
         # Short name whatever the target's (a legal 255-byte name must stay legal); not
         # tempfile.mkstemp: its 0600 mode would survive the rename; here the umask applies as usual.
         self.tmp = parent / temp_name()
+        track_temp(self.tmp, True)
         try:
             if is_dir:
                 os.mkdir(self.tmp, 0o777)
             else:
                 os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except OSError as exc:
+            track_temp(self.tmp, False)
             raise OutputError(f"{path}: cannot write in {parent}: {exc.strerror}") from None
 
     def commit(self) -> None:
@@ -134,6 +136,7 @@ class AtomicTarget:
                 shutil.rmtree(old)
             else:
                 os.replace(self.tmp, self.path)
+            track_temp(self.tmp, False)
         except OSError as exc:
             self.discard()
             raise OutputError(f"{self.path}: cannot move the finished output into place: {exc.strerror}") from None
@@ -143,6 +146,7 @@ class AtomicTarget:
             shutil.rmtree(self.tmp, ignore_errors=True)
         else:
             self.tmp.unlink(missing_ok=True)
+        track_temp(self.tmp, False)
 
 
 # --- writers ------------------------------------------------------------------------------
@@ -224,6 +228,17 @@ class FrameWriter:
         """Close file handles without finishing (abort path); must not raise on half-open state."""
 
 
+def _open_temp(target: AtomicTarget) -> BinaryIO:
+    try:
+        return open(target.tmp, "wb")
+    except OSError as exc:
+        target.discard()
+        raise OutputError(f"{target.path}: cannot write in {target.path.parent}: {exc.strerror}") from None
+    except BaseException:
+        target.discard()
+        raise
+
+
 def _close_quietly(fh: BinaryIO) -> None:
     """Close on the abort path: flushing may fail again (a full disk); the temp is deleted anyway."""
     try:
@@ -245,9 +260,9 @@ class _AvWriter(FrameWriter):
     _CODECS = {OutputFormat.MP4: ("mp4", "libx264"), OutputFormat.WEBM: ("webm", "libvpx-vp9")}
 
     def __init__(self, path: Path, fmt: OutputFormat, fps: Fraction, quality: int | None):
-        super().__init__(path, fmt, fps)
-        import av  # heavy: only when writing video
+        import av  # heavy: only when writing video; imported before the temp file exists
 
+        super().__init__(path, fmt, fps)
         self._av = av
         self._errors = (OSError, ValueError, av.error.FFmpegError)
         container_fmt, self._codec = self._CODECS[fmt]
@@ -257,6 +272,9 @@ class _AvWriter(FrameWriter):
         except av.error.FFmpegError as exc:
             self._target.discard()
             raise OutputError(f"{path}: cannot open a {container_fmt} container: {exc}") from None
+        except BaseException:  # Ctrl-C while opening: no temp file left behind
+            self._target.discard()
+            raise
         self._stream = None
 
     def _open_stream(self, h: int, w: int) -> None:
@@ -315,7 +333,7 @@ class _ApngWriter(FrameWriter):
     def __init__(self, path: Path, fmt: OutputFormat, fps: Fraction, loop: int):
         super().__init__(path, fmt, fps)
         self._loop = loop
-        self._fh: BinaryIO = open(self._target.tmp, "wb")
+        self._fh: BinaryIO = _open_temp(self._target)
         self._seq = 0
         self._actl_pos = 0
         # Frame delay is 1/fps seconds = den/num; APNG stores it as two uint16.
@@ -463,7 +481,7 @@ class _GifWriter(FrameWriter):
             raise OutputError(f"{path}: GIF output needs fps <= 50 (shorter delays play at 10 fps), got {float(fps):g}")
         super().__init__(path, fmt, fps)
         self._loop = loop
-        self._fh: BinaryIO = open(self._target.tmp, "wb")
+        self._fh: BinaryIO = _open_temp(self._target)
         self._gif: GifBitstream | None = None
 
     def _write(self, rgb: np.ndarray) -> None:

@@ -35,6 +35,30 @@ class Overwrite(str, enum.Enum):
     SKIP = "skip"  # -n: leave it and skip that input
 
 
+_LIVE: set[Path] = set()  # temp outputs of this process not yet committed or discarded
+
+
+def track_temp(path: Path, live: bool) -> None:
+    """Note a temp output as live (before it is created) or done (after rename or removal)."""
+    (_LIVE.add if live else _LIVE.discard)(path)
+
+
+def discard_live_temps() -> None:
+    """Remove every temp output still live: the last word of an interrupted process, whatever
+    bytecode the signal landed on (the writers' own cleanup covers all but a few-instruction window)."""
+    import shutil
+
+    for p in list(_LIVE):
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        except OSError:
+            pass
+        _LIVE.discard(p)
+
+
 def temp_name() -> str:
     return f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}.partial"
 
@@ -108,7 +132,10 @@ def _same(a: Path, b: Path) -> bool:
             return True
     except OSError:
         pass
-    return a.resolve() == b.resolve()
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def check_output(path: Path, *, allow_dir: bool, inputs: Iterable[Path] = (), overwrite: Overwrite = Overwrite.REFUSE,
