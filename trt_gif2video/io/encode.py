@@ -254,6 +254,24 @@ def _pad_even(rgb: np.ndarray) -> np.ndarray:
     return np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+def _tag_bt709(ctx) -> None:
+    """Say in the stream what `_yuv_bt709` encodes, so players need not guess the matrix."""
+    from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
+
+    ctx.colorspace, ctx.color_range = Colorspace.ITU709, ColorRange.MPEG
+    ctx.color_primaries, ctx.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
+
+
+def _yuv_bt709(frame):
+    """RGB -> yuv420p with the BT.709 matrix, limited (16-235) range: what HD players assume and
+    what `_tag_bt709` declares (swscale's default would be BT.601, untagged)."""
+    from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
+
+    return frame.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709, src_color_range=ColorRange.JPEG,
+                          dst_color_range=ColorRange.MPEG, dst_color_trc=ColorTrc.BT709,
+                          dst_color_primaries=ColorPrimaries.BT709)
+
+
 class _AvWriter(FrameWriter):
     """MP4 (libx264) or WebM (libvpx-vp9) through PyAV, yuv420p."""
 
@@ -286,13 +304,14 @@ class _AvWriter(FrameWriter):
         stream = self._container.add_stream(self._codec, rate=self.fps, options=options)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.time_base = 1 / self.fps
+        _tag_bt709(stream.codec_context)
         self._stream = stream
 
     def _write(self, rgb: np.ndarray) -> None:
         rgb = _pad_even(rgb)
         if self._stream is None:
             self._open_stream(*rgb.shape[:2])
-        frame = self._av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame = _yuv_bt709(self._av.VideoFrame.from_ndarray(rgb, format="rgb24"))
         frame.pts = self.frames_written
         frame.time_base = 1 / self.fps
         for packet in self._stream.encode(frame):
