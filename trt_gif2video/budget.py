@@ -2,8 +2,8 @@
 
 Peak host memory of a restore is modelled as
 
-    BASE + frame pixels x FRAME_BYTES[format] + sum over the two concurrent networks of
-    (bytes per pixel x batch x pixels per call + fixed)
+    BASE + frame pixels x (FRAME_BYTES[format] + BATCH_FRAME_BYTES x (batch - 1))
+         + sum over the two concurrent networks of (bytes per pixel x batch x pixels per call + fixed)
 
 FRAME_BYTES covers what scales with the whole frame: decoder canvas, the frames in the
 bounded queues, the padded/tiled copies and blend buffers, and the encoder's own frames
@@ -43,6 +43,7 @@ FRAME_BYTES: dict[OutputFormat, int] = {
     OutputFormat.GIF: 120,
     OutputFormat.PNG_DIR: 120,
 }
+BATCH_FRAME_BYTES = 60  # per frame pixel and extra batch item (stacked, padded, blended copies)
 BASE_BYTES = 400 * MIB  # interpreter, numpy, PyAV, ONNX Runtime and the loaded models (measured ~300 MiB)
 MARGIN = 1.15  # allocator slack: plans aim 15 % under the budget
 
@@ -111,7 +112,8 @@ def estimate(width: int, height: int, fmt: OutputFormat, batch: int, tile: int |
              compare: bool = False, host_activations: bool = True) -> int:
     """Modelled peak RSS in bytes of restoring width x height frames."""
     pixels = width * height
-    frame = FRAME_BYTES[fmt] * pixels + (FRAME_BYTES[OutputFormat.MP4] * 2 * pixels if compare else 0)
+    frame = (FRAME_BYTES[fmt] + BATCH_FRAME_BYTES * (batch - 1)) * pixels
+    frame += FRAME_BYTES[OutputFormat.MP4] * 2 * pixels if compare else 0  # the side-by-side encoder
     if not host_activations:
         return int(MARGIN * (BASE_BYTES + frame))
     pad = lambda n: -(-n // 32) * 32  # noqa: E731 - frames are padded to the stride before a call

@@ -60,7 +60,7 @@ rng = np.random.default_rng(0)
 pal = rng.integers(0, 256, (32, 3), dtype=np.uint8)
 frames = [pal[rng.integers(0, 32, (side, side))] for _ in range(6)]
 gif = standins.write_gif(tmp / "in.gif", frames, [4] * 6)
-opts = RestoreOptions(interp=2, backend=Backend.ONNXRUNTIME, fmt=fmt, tile=128, batch=4, memory_budget=1 << 40,
+opts = RestoreOptions(interp=2, backend=Backend.ONNXRUNTIME, fmt=fmt, tile=128, batch=int(sys.argv[5]), memory_budget=1 << 40,
                       session=SessionOptions(threads=1, models_dir=models))
 ext = {"png": "frames"}.get(fmt.value, "out." + {"apng": "png"}.get(fmt.value, fmt.value))
 loaded = peak_rss_bytes()
@@ -69,13 +69,13 @@ print(json.dumps({"loaded": loaded, "peak": peak_rss_bytes()}))
 """
 
 
-def measure_frames(side: int, fmt: str) -> dict:
+def measure_frames(side: int, fmt: str, batch: int = 1) -> dict:
     import tempfile
     from pathlib import Path
 
     tests = Path(__file__).resolve().parents[2] / "tests"
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([sys.executable, "-c", _FRAMES_CHILD, str(side), fmt, tmp, str(tests)],
+        out = subprocess.run([sys.executable, "-c", _FRAMES_CHILD, str(side), fmt, tmp, str(tests), str(batch)],
                              check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -135,10 +135,15 @@ def _frames_table(args) -> None:
             points.append((side * side, m["peak"]))
             print(f"# {fmt} {side}x{side}: peak {m['peak'] / 2**20:.0f} MiB", file=sys.stderr)
         rows[fmt] = fit(points)
+    side = sides[len(sides) // 2]  # each extra batch item: one more frame in every batch-sized buffer
+    one, four = (measure_frames(side, "mp4", 1)["peak"], measure_frames(side, "mp4", 4)["peak"])
+    per_item = (four - one) / 3 / (side * side)
     print(f"# python -m trt_gif2video.bench.activation --frames --frame-sizes {args.frame_sizes}")
     for fmt, (slope, intercept) in rows.items():
         print(f"    OutputFormat.{fmt.upper() if fmt != 'png' else 'PNG_DIR'}: {round(slope)},  "
               f"# intercept {intercept / 2**20:.0f} MiB")
+    print(f"BATCH_FRAME_BYTES = {round(per_item)}  # mp4 {side}x{side}: batch 1 {one / 2**20:.0f} MiB, "
+          f"batch 4 {four / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":
