@@ -137,5 +137,7 @@ def _run_tiles(fn, images, others, stride, tiles: TileSpec, limits: ShapeLimits,
             wt = wy[:, None] * wx[None, :]
             acc[:, y : y + th, x : x + tw] += out.astype(np.float32) * wt[None, :, :, None]
             weight[y : y + th, x : x + tw] += wt
-    blended = acc / weight[None, :, :, None]
-    return crop(np.clip(np.rint(blended), 0, 255).astype(np.uint8), h, w)
+    acc /= weight[None, :, :, None]  # in place: a 4K batch's float copies are what bounds memory (budget.py)
+    np.rint(acc, out=acc)
+    np.clip(acc, 0, 255, out=acc)
+    return crop(acc.astype(np.uint8), h, w)
