@@ -344,6 +344,8 @@ def plan_jobs(
     for raw in (output, compare):
         if raw is not None and os.fspath(raw) in ("", ".", ".."):
             raise OutputError(f"{os.fspath(raw)!r}: not an output path: give a file such as out.mp4 or a directory/")
+        if raw is not None and os.fspath(raw) == "-":
+            raise OutputError("'-': writing to stdout is not supported: give a file name such as out.mp4")
     for p in map(Path, inputs):
         check_input(p)  # a FIFO or /dev/null is "not a regular file", not "no such file"
         if p.is_dir():

@@ -68,6 +68,9 @@ class OnnxRuntimeSession(Session):
         # workers would steal the cores the other stage is computing on.
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.log_severity_level = 3
+        # No CPU arena: it keeps each session's peak (rounded up to a power of two) for good, so
+        # memory would follow the largest call ever made, not the memory budget's plan (budget.py).
+        so.enable_cpu_mem_arena = False
         try:
             self._sess = ort.InferenceSession(str(path), sess_options=so, providers=_providers(options))
         except Exception as exc:  # ORT raises its own untyped errors (Fail, InvalidGraph, NoSuchFile...)
