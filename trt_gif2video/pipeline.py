@@ -169,7 +169,12 @@ class _Flow:
             for cancel in list(self.cancels):
                 cancel()
         for thread in self.threads:
-            thread.join()
+            for _ in range(200):
+                try:
+                    thread.join()
+                    break
+                except RuntimeError:  # Ctrl-C landed inside start(): it starts a moment later, or never did
+                    time.sleep(0.01)
 
 
 def restore(

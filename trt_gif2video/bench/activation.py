@@ -142,7 +142,7 @@ def _frames_table(args) -> None:
     for fmt, (slope, intercept) in rows.items():
         print(f"    OutputFormat.{fmt.upper() if fmt != 'png' else 'PNG_DIR'}: {round(slope)},  "
               f"# intercept {intercept / 2**20:.0f} MiB")
-    print(f"BATCH_FRAME_BYTES = {round(per_item)}  # mp4 {side}x{side}: batch 1 {one / 2**20:.0f} MiB, "
+    print(f"BATCH_FRAME_BYTES = {max(0, round(per_item))}  # mp4 {side}x{side}: batch 1 {one / 2**20:.0f} MiB, "
           f"batch 4 {four / 2**20:.0f} MiB")
 
 
