@@ -15,6 +15,11 @@ pixel of one batch item. Both tables are measured, not guessed; re-measure with
 
 and paste the printed rows here. TensorRT and CUDA keep activations on the GPU: there the
 network rows do not apply to host memory (the engine's profile bounds the call size).
+
+The largest GIF the default limits accept, 8192x8192 (2 frames, --interp 2, MP4, default budget
+10.94 GiB on a 23 GB machine): planned "batch 1, tiles <= 384 px, about 10.63 GiB"; measured
+peak RSS 2.52 GiB (2,641,088 kB), 21 min wall on 2 shared cores (load ~5), by
+`/usr/bin/time -v trt-gif2video restore max.gif -o max.mp4 -y --threads 2` (2026-12-01).
 """
 
 from __future__ import annotations
