@@ -10,12 +10,13 @@ cache directory and is merged back after every build under a lock.
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
+from typing import Callable, Optional
 
 import filelock
 
@@ -158,8 +159,78 @@ class TimingCache:
             atomic_write(self.path, bytes(timing.serialize()))
 
 
+PhaseKey = tuple[Optional[str], str]  # (parent phase name or None, phase name)
+
+
+class PhaseTracker:
+    """TensorRT build phases as rich progress tasks, safe to call from several threads.
+
+    TensorRT calls its IProgressMonitor from several internal threads, and phase names
+    are unique only within one phase hierarchy (they may be reused once the previous
+    instance finished), so phases are keyed by (parent, name) under one lock.
+    `step_complete` / `phase_finish` carry the name alone: they go to the newest active
+    phase of that name. Calls for unknown phases are ignored: an exception must never
+    reach a TensorRT thread. `close()` removes what is left (a failed build) and may be
+    called more than once.
+    """
+
+    def __init__(self, progress) -> None:
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._tasks: dict[PhaseKey, int] = {}
+        self._depth: dict[PhaseKey, int] = {}
+        self._by_name: dict[str, list[PhaseKey]] = {}  # name -> active keys, oldest first
+
+    def _newest(self, name: str | None) -> PhaseKey | None:
+        keys = self._by_name.get(name) if name is not None else None
+        return keys[-1] if keys else None
+
+    def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+        with self._lock:
+            key = (parent_phase or None, phase_name)
+            if key in self._tasks:  # restarted without a finish: replace the stale task
+                self._remove(key)
+            parent = self._newest(parent_phase)
+            depth = self._depth[parent] + 1 if parent is not None else (1 if parent_phase else 0)
+            self._tasks[key] = self._progress.add_task("  " * depth + phase_name, total=max(num_steps, 1))
+            self._depth[key] = depth
+            self._by_name.setdefault(phase_name, []).append(key)
+
+    def step_complete(self, phase_name: str, step: int) -> bool:
+        with self._lock:
+            key = self._newest(phase_name)
+            if key is not None:
+                self._progress.update(self._tasks[key], completed=step + 1)
+        return True  # False would cancel the build
+
+    def phase_finish(self, phase_name: str) -> None:
+        with self._lock:
+            key = self._newest(phase_name)
+            if key is not None:
+                self._remove(key)
+
+    def _remove(self, key: PhaseKey) -> None:
+        self._progress.remove_task(self._tasks.pop(key))
+        del self._depth[key]
+        keys = self._by_name[key[1]]
+        keys.remove(key)
+        if not keys:
+            del self._by_name[key[1]]
+
+    @property
+    def active(self) -> tuple[PhaseKey, ...]:
+        with self._lock:
+            return tuple(self._tasks)
+
+    def close(self) -> None:
+        with self._lock:
+            for key in list(self._tasks):
+                self._remove(key)
+
+
 def make_progress_monitor(trt: ModuleType, features: compat.Features, progress):
-    """A TensorRT progress monitor that drives a rich Progress, or None before 10.0."""
+    """A TensorRT progress monitor that drives a rich Progress (through a PhaseTracker),
+    or None before 10.0."""
     IProgressMonitor = compat.progress_monitor_base(trt, features)
     if IProgressMonitor is None:
         return None
@@ -167,18 +238,16 @@ def make_progress_monitor(trt: ModuleType, features: compat.Features, progress):
     class RichProgressMonitor(IProgressMonitor):
         def __init__(self):
             IProgressMonitor.__init__(self)
-            self._tasks: dict[str, int] = {}
+            self.tracker = PhaseTracker(progress)
 
         def phase_start(self, phase_name, parent_phase, num_steps):
-            depth = 1 if parent_phase else 0
-            self._tasks[phase_name] = progress.add_task("  " * depth + phase_name, total=max(num_steps, 1))
+            self.tracker.phase_start(phase_name, parent_phase, num_steps)
 
         def step_complete(self, phase_name, step):
-            progress.update(self._tasks[phase_name], completed=step + 1)
-            return True  # False would cancel the build
+            return self.tracker.step_complete(phase_name, step)
 
         def phase_finish(self, phase_name):
-            progress.remove_task(self._tasks.pop(phase_name))
+            self.tracker.phase_finish(phase_name)
 
     return RichProgressMonitor()
 
@@ -201,18 +270,42 @@ def build_plan(trt: ModuleType, spec: BuildSpec, timing_file: TimingCache, *, sh
             monitor = make_progress_monitor(trt, features, progress)
             if monitor is not None:
                 config.progress_monitor = monitor
+                stack.callback(monitor.tracker.close)  # a failed build leaves phases open
         plan = plan_from_network(builder, network, config, f"build {spec.name}")
     timing_file.merge_back(config)
     return plan
 
 
 def current_environment(trt: ModuleType, device: int = 0) -> Environment:
+    """The environment of `device`, queried without holding it (a binding or nvidia-smi)."""
     from ..runtime.cuda import query_device
 
     info, why = query_device(device)
     if info is None:
         raise BackendUnavailableError(f"build: no CUDA device {device} ({why})")
     return Environment(trt.__version__, info.name, info.compute_capability)
+
+
+def open_build_device(trt: ModuleType, device: int, stack: ExitStack) -> Environment:
+    """Make `device` current in this thread for as long as `stack` is open (TensorRT builds
+    on the calling thread's current device) and return its environment, so the GPU that
+    builds is the GPU the cache key records. Without a CUDA binding only device 0 (CUDA's
+    default) can be used."""
+    from ..runtime.cuda import Cuda, bindings_status
+
+    if any(bindings_status().values()):
+        try:
+            cuda = stack.enter_context(Cuda(device))
+        except BackendUnavailableError as exc:
+            raise BackendUnavailableError(f"build: cannot open CUDA device {device} ({exc})") from None
+        info = cuda.device_info()
+        return Environment(trt.__version__, info.name, info.compute_capability)
+    if device != 0:
+        raise BackendUnavailableError(
+            f"build --device {device}: selecting a GPU other than 0 needs pycuda or cuda-python "
+            f"(pip install 'trt-gif2video[gpu]'), or run with CUDA_VISIBLE_DEVICES={device} and --device 0"
+        )
+    return current_environment(trt, device)
 
 
 def build_engines(
@@ -223,17 +316,18 @@ def build_engines(
     device: int = 0,
     notify: Callable[[str], None] = print,
 ) -> list[BuiltPlan]:
-    """Build (or find in the cache) the plan of every spec (from `plan_specs`)."""
+    """Build (or find in the cache) the plan of every spec (from `plan_specs`), on `device`."""
     trt = compat.import_tensorrt("build")
-    environment = current_environment(trt, device)
-    cache = EngineCache(cache_dir)
-    timing_file = TimingCache(cache.directory, environment)
-    built = []
-    for spec in specs:
-        key = EngineKey.create(spec.name, sha256_file(spec.onnx), spec.profile, spec.precision, spec.options, environment)
-        start = time.perf_counter()
-        path, fresh = cache.get_or_build(key, lambda spec=spec: build_plan(trt, spec, timing_file), force=force, notify=notify)
-        built.append(BuiltPlan(spec.name, path, not fresh, time.perf_counter() - start))
+    with ExitStack() as stack:
+        environment = open_build_device(trt, device, stack)  # held while building, in this thread
+        cache = EngineCache(cache_dir)
+        timing_file = TimingCache(cache.directory, environment)
+        built = []
+        for spec in specs:
+            key = EngineKey.create(spec.name, sha256_file(spec.onnx), spec.profile, spec.precision, spec.options, environment)
+            start = time.perf_counter()
+            path, fresh = cache.get_or_build(key, lambda spec=spec: build_plan(trt, spec, timing_file), force=force, notify=notify)
+            built.append(BuiltPlan(spec.name, path, not fresh, time.perf_counter() - start))
     return built
 
 
