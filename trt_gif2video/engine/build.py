@@ -276,22 +276,12 @@ def build_plan(trt: ModuleType, spec: BuildSpec, timing_file: TimingCache, *, sh
     return plan
 
 
-def current_environment(trt: ModuleType, device: int = 0) -> Environment:
-    """The environment of `device`, queried without holding it (a binding or nvidia-smi)."""
-    from ..runtime.cuda import query_device
-
-    info, why = query_device(device)
-    if info is None:
-        raise BackendUnavailableError(f"build: no CUDA device {device} ({why})")
-    return Environment(trt.__version__, info.name, info.compute_capability)
-
-
-def open_build_device(trt: ModuleType, device: int, stack: ExitStack) -> Environment:
+def open_build_device(tensorrt_version: str, device: int, stack: ExitStack) -> Environment:
     """Make `device` current in this thread for as long as `stack` is open (TensorRT builds
     on the calling thread's current device) and return its environment, so the GPU that
     builds is the GPU the cache key records. Without a CUDA binding only device 0 (CUDA's
     default) can be used."""
-    from ..runtime.cuda import Cuda, bindings_status
+    from ..runtime.cuda import Cuda, bindings_status, query_device
 
     if any(bindings_status().values()):
         try:
@@ -299,13 +289,16 @@ def open_build_device(trt: ModuleType, device: int, stack: ExitStack) -> Environ
         except BackendUnavailableError as exc:
             raise BackendUnavailableError(f"build: cannot open CUDA device {device} ({exc})") from None
         info = cuda.device_info()
-        return Environment(trt.__version__, info.name, info.compute_capability)
+        return Environment(tensorrt_version, info.name, info.compute_capability)
     if device != 0:
         raise BackendUnavailableError(
             f"build --device {device}: selecting a GPU other than 0 needs pycuda or cuda-python "
             f"(pip install 'trt-gif2video[gpu]'), or run with CUDA_VISIBLE_DEVICES={device} and --device 0"
         )
-    return current_environment(trt, device)
+    info, why = query_device(device)
+    if info is None:
+        raise BackendUnavailableError(f"build: no CUDA device {device} ({why})")
+    return Environment(tensorrt_version, info.name, info.compute_capability)
 
 
 def build_engines(
@@ -319,7 +312,7 @@ def build_engines(
     """Build (or find in the cache) the plan of every spec (from `plan_specs`), on `device`."""
     trt = compat.import_tensorrt("build")
     with ExitStack() as stack:
-        environment = open_build_device(trt, device, stack)  # held while building, in this thread
+        environment = open_build_device(trt.__version__, device, stack)  # held while building, in this thread
         cache = EngineCache(cache_dir)
         timing_file = TimingCache(cache.directory, environment)
         built = []

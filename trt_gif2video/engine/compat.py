@@ -157,23 +157,33 @@ def require_version_compatible(features: Features, what: str) -> None:
         raise EngineBuildError(f"{what}: version-compatible plans need TensorRT >= 8.6 (found {version})")
 
 
+# (built major, runtime major) pairs where a version-compatible plan crosses a major:
+# "TensorRT 10 version-compatible engines can run with a TensorRT 11 runtime, and TensorRT 8
+# version-compatible engines can run with a TensorRT 10 runtime. No other combination across
+# major versions is supported" (TensorRT 11.4 support matrix, Engine Portability); 8 -> 9 per
+# the 10.x "Version Compatibility" page.
+VERSION_COMPATIBLE_MAJOR_STEPS = frozenset({(8, 9), (8, 10), (10, 11)})
+VERSION_COMPATIBLE_SINCE = (8, 6)
+
+
 def plan_version_problem(built: str, runtime: str, version_compatible: bool) -> str | None:
     """Why a plan built by TensorRT `built` cannot run on TensorRT `runtime`, or None.
 
-    A plain plan runs only on the TensorRT that built it. A version-compatible one
-    also runs on a newer TensorRT of the same major, never on an older one
-    ("engines built with newer versions do not work with older runtimes",
-    TensorRT docs, Version Compatibility): the check is forward-only.
+    A plain plan runs only on the TensorRT that built it. A version-compatible one (built
+    by >= 8.6) also runs on a newer TensorRT of the same major, or of the next major for
+    the pairs NVIDIA supports, never on an older one: the check is forward-only.
     """
     b, r = parse_version(built), parse_version(runtime)
     if b == r:
         return None
     if not version_compatible:
         return f"it was built by TensorRT {built} and runs only on that version (this machine has {runtime})"
-    if b[0] != r[0]:
-        return f"it was built by TensorRT {built}: version-compatible plans run only within major {b[0]} (this machine has {runtime})"
     if b > r:
         return f"it was built by TensorRT {built}, newer than this machine's {runtime}: plans run only on the same or a newer TensorRT"
+    if b[:2] < VERSION_COMPATIBLE_SINCE:
+        return f"it was built by TensorRT {built}, before version-compatible plans existed (8.6); this machine has {runtime}"
+    if b[0] != r[0] and (b[0], r[0]) not in VERSION_COMPATIBLE_MAJOR_STEPS:
+        return f"it was built by TensorRT {built}: TensorRT {r[0]} does not run version-compatible plans from TensorRT {b[0]} (this machine has {runtime})"
     return None
 
 
