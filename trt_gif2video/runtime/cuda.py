@@ -52,7 +52,6 @@ class Cuda:
     def __init__(self, device: int = 0):
         self._impl = _load_impl(device)
         self.binding = self._impl.name
-        self.device = device
         self._closed = False
 
     def __enter__(self) -> Cuda:
@@ -118,12 +117,19 @@ class Cuda:
 
 
 def _load_impl(device: int):
-    reasons = []
+    """The first binding that opens `device`. One that imports but fails (e.g. a cuda-python
+    built for a newer driver than Jetson's) lets the next one try; its error is the answer
+    when none opens the device."""
+    reasons, refusal = [], None
     for loader in (_CudaPython.load, _PyCuda.load):
         try:
             return loader(device)
         except ImportError as exc:
             reasons.append(str(exc))
+        except BackendUnavailableError as exc:
+            refusal = refusal or exc
+    if refusal is not None:
+        raise refusal
     raise BackendUnavailableError(f"CUDA: no Python CUDA binding imports ({'; '.join(reasons)}); {INSTALL_HINT}")
 
 
