@@ -40,6 +40,17 @@ def test_same_name_under_two_parents_is_two_phases():
     assert tracker.active == () and progress.tasks == []
 
 
+def test_the_same_phase_in_two_parallel_builds_is_two_tasks():
+    progress = _progress()
+    tracker = PhaseTracker(progress)
+    tracker.phase_start("Building", None, 1)
+    tracker.phase_start("Building", None, 1)  # a second build, same hierarchy names
+    assert tracker.active == ((None, "Building"), (None, "Building")) and len(progress.tasks) == 2
+    tracker.phase_finish("Building")
+    tracker.phase_finish("Building")
+    assert tracker.active == () and progress.tasks == []
+
+
 def test_unknown_phases_never_raise_into_tensorrt():
     tracker = PhaseTracker(_progress())
     assert tracker.step_complete("never started", 0) is True  # True: do not cancel the build

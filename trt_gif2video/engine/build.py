@@ -167,7 +167,8 @@ class PhaseTracker:
 
     TensorRT calls its IProgressMonitor from several internal threads, and phase names
     are unique only within one phase hierarchy (they may be reused once the previous
-    instance finished), so phases are keyed by (parent, name) under one lock.
+    instance finished), so phases are keyed by (parent, name) under one lock; even the
+    same (parent, name) twice at once (two builds in parallel) stays two tasks.
     `step_complete` / `phase_finish` carry the name alone: they go to the newest active
     phase of that name. Calls for unknown phases are ignored: an exception must never
     reach a TensorRT thread. `close()` removes what is left (a failed build) and may be
@@ -177,55 +178,54 @@ class PhaseTracker:
     def __init__(self, progress) -> None:
         self._progress = progress
         self._lock = threading.Lock()
-        self._tasks: dict[PhaseKey, int] = {}
-        self._depth: dict[PhaseKey, int] = {}
-        self._by_name: dict[str, list[PhaseKey]] = {}  # name -> active keys, oldest first
+        self._serial = 0
+        self._phases: dict[int, tuple[PhaseKey, int, int]] = {}  # serial -> (key, rich task id, depth)
+        self._by_name: dict[str, list[int]] = {}  # name -> serials of its active phases, oldest first
 
-    def _newest(self, name: str | None) -> PhaseKey | None:
-        keys = self._by_name.get(name) if name is not None else None
-        return keys[-1] if keys else None
+    def _newest(self, name: str | None) -> int | None:
+        serials = self._by_name.get(name) if name is not None else None
+        return serials[-1] if serials else None
 
     def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
         with self._lock:
-            key = (parent_phase or None, phase_name)
-            if key in self._tasks:  # restarted without a finish: replace the stale task
-                self._remove(key)
             parent = self._newest(parent_phase)
-            depth = self._depth[parent] + 1 if parent is not None else (1 if parent_phase else 0)
-            self._tasks[key] = self._progress.add_task("  " * depth + phase_name, total=max(num_steps, 1))
-            self._depth[key] = depth
-            self._by_name.setdefault(phase_name, []).append(key)
+            depth = self._phases[parent][2] + 1 if parent is not None else (1 if parent_phase else 0)
+            task = self._progress.add_task("  " * depth + phase_name, total=max(num_steps, 1))
+            self._serial += 1
+            self._phases[self._serial] = ((parent_phase or None, phase_name), task, depth)
+            self._by_name.setdefault(phase_name, []).append(self._serial)
 
     def step_complete(self, phase_name: str, step: int) -> bool:
         with self._lock:
-            key = self._newest(phase_name)
-            if key is not None:
-                self._progress.update(self._tasks[key], completed=step + 1)
+            serial = self._newest(phase_name)
+            if serial is not None:
+                self._progress.update(self._phases[serial][1], completed=step + 1)
         return True  # False would cancel the build
 
     def phase_finish(self, phase_name: str) -> None:
         with self._lock:
-            key = self._newest(phase_name)
-            if key is not None:
-                self._remove(key)
+            serial = self._newest(phase_name)
+            if serial is not None:
+                self._remove(serial)
 
-    def _remove(self, key: PhaseKey) -> None:
-        self._progress.remove_task(self._tasks.pop(key))
-        del self._depth[key]
-        keys = self._by_name[key[1]]
-        keys.remove(key)
-        if not keys:
-            del self._by_name[key[1]]
+    def _remove(self, serial: int) -> None:
+        (_, name), task, _ = self._phases.pop(serial)
+        self._progress.remove_task(task)
+        serials = self._by_name[name]
+        serials.remove(serial)
+        if not serials:
+            del self._by_name[name]
 
     @property
     def active(self) -> tuple[PhaseKey, ...]:
+        """(parent, name) of every active phase, oldest first."""
         with self._lock:
-            return tuple(self._tasks)
+            return tuple(key for key, _, _ in self._phases.values())
 
     def close(self) -> None:
         with self._lock:
-            for key in list(self._tasks):
-                self._remove(key)
+            for serial in list(self._phases):
+                self._remove(serial)
 
 
 def make_progress_monitor(trt: ModuleType, features: compat.Features, progress):
