@@ -112,8 +112,8 @@ class Cuda:
         """Free what is still allocated and release the device; a second call does nothing."""
         if self._closed:
             return
+        self._impl.close()  # may refuse (pycuda, wrong thread): a later close() in the right thread retries
         self._closed = True
-        self._impl.close()
 
 
 def _load_impl(device: int):
