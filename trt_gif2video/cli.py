@@ -141,6 +141,8 @@ def restore(
     compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
     max_pixels: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more pixels per frame than this.", min=1)] = None,
     threads: Annotated[int, typer.Option(help="CPU threads per model (0 = backend default).", min=0)] = 0,
+    triton_url: Annotated[Optional[str], typer.Option(help="Run the networks on this Triton server's gRPC HOST:PORT (implies --backend triton).")] = None,
+    triton_timeout: Annotated[float, typer.Option(help="Seconds one Triton request may take before restore stops.", min=0.001)] = 120.0,
 ) -> None:
     """Restore GIFs to smooth full-colour video: dequantize colours, interpolate frames, encode."""
     import dataclasses
@@ -158,9 +160,14 @@ def restore(
     if fps is not None and not fps > 0:
         raise BadArgumentError(f'restore: "--fps" must be > 0, got {fps:g}')
     limits = DEFAULT_LIMITS if max_pixels is None else dataclasses.replace(DEFAULT_LIMITS, max_pixels=max_pixels)
+    extra = {}
+    if triton_url is not None:
+        if backend not in (Backend.AUTO, Backend.TRITON):
+            raise BadArgumentError(f'restore: "--triton-url" runs the networks on Triton; it cannot go with "--backend {backend.value}"')
+        backend, extra = Backend.TRITON, {"triton_url": triton_url, "triton_timeout_s": str(triton_timeout)}
     options = RestoreOptions(
         interp=2 if interp is None else interp, fps=fps, backend=backend, precision=precision, dither=dither, fmt=fmt,
-        tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads),
+        tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads, extra=extra),
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("GIF frames"),
                TextColumn("{task.fields[written]} written"), TimeRemainingColumn())
@@ -424,3 +431,63 @@ def bench(
     js, md, png = write_all(report, out)
     typer.echo(md.read_text())
     typer.echo(f"wrote {js}, {md}, {png}")
+
+
+# --- Triton Inference Server: model repository and a local server -----------------------------
+
+triton_app = typer.Typer(help="Serve the networks with NVIDIA Triton Inference Server.", no_args_is_help=True)
+app.add_typer(triton_app, name="triton", rich_help_panel="Deploy")
+
+from .triton.config import Platform as TritonPlatform  # noqa: E402 - torch-free; choices of `triton repo`
+
+
+@triton_app.command("repo")
+@handles_errors
+def triton_repo(
+    out: Annotated[Path, typer.Argument(help="New folder for the model repository.", show_default=False)],
+    platform: Annotated[TritonPlatform, typer.Option(help="tensorrt: plans from `build`; onnxruntime: the ONNX files; python: ONNX Runtime in Triton's python backend.")] = TritonPlatform.PYTHON,
+    precision: Annotated[Precision, typer.Option(help="Which ONNX files to serve (or build the plans from).")] = Precision.FP32,
+    models_dir: Annotated[Optional[Path], typer.Option(help="Folder with the ONNX files (default: the shipped weights).")] = None,
+    plans: Annotated[Optional[Path], typer.Option(help="tensorrt: folder with plans made by `build` (default: its cache).")] = None,
+    max_batch: Annotated[int, typer.Option(help="max_batch_size of every model (tensorrt: capped by the plan's profile).", min=1)] = 8,
+    instances: Annotated[int, typer.Option(help="Model instances per device (instance_group count).", min=1)] = 1,
+    queue_delay_us: Annotated[int, typer.Option(help="Dynamic batching: longest wait to fill a batch, microseconds.", min=0)] = 500,
+) -> None:
+    """Write a Triton model repository: one model per network, config.pbtxt derived from the ONNX."""
+    from .triton.config import ModelSettings
+    from .triton.repo import RepoRequest, write_repository
+
+    request = RepoRequest(out=out, platform=platform, precision=precision, models_dir=models_dir, plans_dir=plans,
+                          settings=ModelSettings(max_batch_size=max_batch, queue_delay_us=queue_delay_us, instances=instances))
+    written = write_repository(request, notify=lambda msg: typer.echo(msg, err=True))
+    typer.echo(f"{out}: {len(written)} models ({platform.value}); serve with `trt-gif2video triton serve {out}`")
+
+
+@triton_app.command("serve")
+@handles_errors
+def triton_serve(
+    repo: Annotated[Path, typer.Argument(help="Model repository made by `triton repo`.", show_default=False)],
+    grpc_port: Annotated[int, typer.Option(help="gRPC port on 127.0.0.1 (restore --triton-url 127.0.0.1:PORT).")] = 8001,
+    http_port: Annotated[int, typer.Option(help="HTTP port on 127.0.0.1 (health, metadata).")] = 8000,
+    log: Annotated[Optional[Path], typer.Option(help="Append the server's log here (default: discard).")] = None,
+) -> None:
+    """Run tritonserver on the repository, bound to 127.0.0.1, until Ctrl-C or SIGTERM."""
+    from .errors import BackendUnavailableError
+    from .triton.server import TritonServer, check_ports, container_hint, find_server
+
+    check_ports(grpc_port, http_port)
+    try:
+        install = find_server(notify=lambda msg: typer.echo(msg, err=True))
+    except BackendUnavailableError as exc:
+        raise BackendUnavailableError(f"{exc}; or run NVIDIA's container: {container_hint(repo)}") from None
+    server = TritonServer(repo, install, grpc_port=grpc_port, http_port=http_port, log=log)
+    with server:
+        typer.echo(f"serving {repo} with {install.binary.name} on grpc {server.grpc_url}, http 127.0.0.1:{http_port}; "
+                   "Ctrl-C or SIGTERM stops it", err=True)
+        try:
+            code = server.wait()
+        except KeyboardInterrupt:  # main() maps SIGTERM to KeyboardInterrupt
+            typer.echo("stopping tritonserver", err=True)
+            return
+    if code:
+        raise BackendUnavailableError(f"triton serve: tritonserver exited with code {code}" + (f" (see {log})" if log else ""))

@@ -21,6 +21,7 @@ class Backend(str, enum.Enum):
     ONNXRUNTIME = "onnxruntime"
     TENSORRT = "tensorrt"
     TORCH = "torch"
+    TRITON = "triton"  # the networks run on a Triton Inference Server (restore --triton-url)
 
 
 class Dither(str, enum.Enum):
