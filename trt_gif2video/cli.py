@@ -141,6 +141,7 @@ def restore(
     compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
     max_pixels: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more pixels per frame than this.", min=1)] = None,
     threads: Annotated[int, typer.Option(help="CPU threads per model (0 = backend default).", min=0)] = 0,
+    background: Annotated[str, typer.Option(help="Colour shown under transparent pixels where the output has no alpha (MP4, --compare): a name or #rrggbb. APNG, WebM, GIF and PNG frames keep alpha.")] = "white",
 ) -> None:
     """Restore GIFs to smooth full-colour video: dequantize colours, interpolate frames, encode."""
     import dataclasses
@@ -150,6 +151,7 @@ def restore(
     from .config import DEFAULT_LIMITS
     from .pipeline import RestoreOptions, restore_many
     from .runtime.backends.base import SessionOptions
+    from .stages.alpha import parse_color
 
     from .errors import BadArgumentError
 
@@ -161,6 +163,7 @@ def restore(
     options = RestoreOptions(
         interp=2 if interp is None else interp, fps=fps, backend=backend, precision=precision, dither=dither, fmt=fmt,
         tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads),
+        background=parse_color(background),
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("GIF frames"),
                TextColumn("{task.fields[written]} written"), TimeRemainingColumn())
