@@ -8,23 +8,161 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 import sys
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer >= 0.2x carries its own copy of click
+    from typer._click import exceptions as click_exceptions
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - older typer on click
+    from click import exceptions as click_exceptions
+    from click import get_current_context
 
 from .errors import Gif2VideoError
 
+PROG = "trt-gif2video"
+# Old spellings still accepted but not shown in the help (published commands use them).
+LEGACY_OPTIONS = {"--out": "--output"}
+
+
+def _usage_line(exc: click_exceptions.ClickException) -> str:
+    """`error: <command>: <message> (see: <command> -h)` for a parser mistake, on one line."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path.split(" ", 1)[1] if ctx is not None and " " in ctx.command_path else PROG
+    message = re.sub(r"\s+", " ", exc.format_message()).strip()
+    hint = f" (see: {ctx.command_path} -h)" if isinstance(exc, click_exceptions.UsageError) and ctx is not None else ""
+    return f"error: {command}: {message}{hint}"
+
+
+class _Cli(TyperGroup):
+    """The root command: one-line `error:` messages for parser mistakes too (no rich boxes),
+    old option spellings, and help that shows no internal types."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        args = [_legacy(a) for a in args]
+        _tidy_help(self)
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name or PROG, complete_var, standalone_mode=False, **extra)
+        except click_exceptions.NoArgsIsHelpError:
+            sys.exit(2)  # the help is already printed
+        except click_exceptions.ClickException as exc:
+            typer.echo(_usage_line(exc), err=True)
+            sys.exit(exc.exit_code)
+        except click_exceptions.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _legacy(arg: str) -> str:
+    name, eq, value = arg.partition("=")
+    return LEGACY_OPTIONS[name] + eq + value if name in LEGACY_OPTIONS else arg
+
+
+def _metavar(param: Any) -> str:
+    """What an option's value looks like in the help: PATH, INTEGER, NUMBER, TEXT or a|b|c."""
+    desc = getattr(param, "type_descriptor", None)
+    if desc is None:  # older typer: a click type
+        choices = getattr(param.type, "choices", None)
+        return "|".join(map(str, choices)) if choices else param.type.name.upper().replace(" RANGE", "")
+    if desc.is_choice:
+        return "|".join(str(getattr(c, "value", c)) for c in desc.choices or ())
+    if desc.is_path:
+        return "PATH"
+    annotation = desc.annotation
+    if getattr(annotation, "__origin__", None) is list:
+        annotation = annotation.__args__[0]
+    return {int: "INTEGER", float: "NUMBER"}.get(annotation, "TEXT")
+
+
+def _tidy_help(command: Any) -> None:
+    """Help without typer's internal types (<bool>, <list[Path]>, {inputs}...): flags show no
+    value, options a plain metavar, arguments their name in capitals. Idempotent."""
+    if getattr(command, "_tidy", False):
+        return
+    command._tidy = True
+    for param in command.params:
+        if getattr(param, "param_type_name", "") == "argument":
+            name = (param.metavar or param.name).upper() + ("..." if param.nargs != 1 else "")
+            param.metavar = name
+            param.display_type_rich = lambda ctx: None
+            param.get_usage_pieces = lambda ctx, n=name, req=param.required: [n if req else f"[{n}]"]
+        elif getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+        elif param.metavar is None:
+            param.metavar = _metavar(param)
+    get_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_help(sub)
+
+
 app = typer.Typer(
-    name="trt-gif2video",
+    name=PROG,
+    cls=_Cli,
     help="Restore animated GIFs to smooth, full-colour video (ONNX Runtime on CPU, TensorRT on NVIDIA GPUs).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 data_app = typer.Typer(help="Fetch and split the real training/validation corpus.", no_args_is_help=True)
 app.add_typer(data_app, name="data", rich_help_panel="Models")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from . import __version__
+
+        try:
+            number = version(PROG)
+        except PackageNotFoundError:  # running from a source tree
+            number = __version__
+        typer.echo(f"{PROG} {number}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries; errors only.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)] = False,
+) -> None:
+    """Restore animated GIFs to smooth, full-colour video (ONNX Runtime on CPU, TensorRT on NVIDIA GPUs)."""
+    ctx.obj = {"quiet": quiet}
+
+
+def is_quiet(local: bool = False) -> bool:
+    """--quiet given to the command or to `trt-gif2video` itself."""
+    if local:
+        return True
+    ctx = get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return bool(root is not None and isinstance(root.obj, dict) and root.obj.get("quiet"))
+
+
+def say(message: str) -> None:
+    """A summary line on stdout, unless --quiet."""
+    if not is_quiet():
+        typer.echo(message)
 
 
 def handles_errors(fn: Callable) -> Callable:
