@@ -165,6 +165,31 @@ def say(message: str) -> None:
         typer.echo(message)
 
 
+def _notify(message: str) -> None:
+    """A progress line on stderr, unless --quiet."""
+    if not is_quiet():
+        typer.echo(message, err=True)
+
+
+def _progress_columns(unit: str, fps: bool = False) -> tuple:
+    """Progress bar columns: name, bar, done/total <unit>, [frames written, fps], labelled ETA.
+    Task descriptions are markup: callers escape user text (a GIF named clip[hd].gif)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class WrittenFps(ProgressColumn):
+        """Output frames written, and their rate since the task started."""
+
+        def render(self, task) -> Text:
+            written, elapsed = task.fields.get("written", 0), task.elapsed or 0.0
+            return Text(f"{written} written, {written / elapsed if elapsed > 0 else 0.0:.1f} fps")
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit)]
+    if fps:
+        columns.append(WrittenFps())
+    return (*columns, TextColumn("ETA"), TimeRemainingColumn())
+
+
 def handles_errors(fn: Callable) -> Callable:
     """Turn our errors into one line on stderr and exit code 2 (no traceback)."""
 
@@ -176,7 +201,7 @@ def handles_errors(fn: Callable) -> Callable:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
+            typer.echo("error: interrupted", err=True)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -209,7 +234,7 @@ def train(
     variant: Annotated[Variant, typer.Option(help="Dequantizer training data: plain or dithered GIFs.")] = Variant.NODITHER,
     steps: Annotated[int, typer.Option(help="Optimizer steps (upper bound).")] = 2000,
     minutes: Annotated[Optional[float], typer.Option(help="Wall-clock budget; stops at whichever limit comes first.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run folder (log, checkpoint, weights); default runs/<name>.")] = None,
+    out: Annotated[Optional[Path], typer.Option("-o", "--output", help="Run folder (log, checkpoint, weights); default runs/<name>.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the run folder's checkpoint.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.AUTO,
@@ -226,8 +251,8 @@ def train(
                         device=device, batch=batch, threads=threads,
                         variant=variant.value if network is Network.DEQUANT else None)
     result = importlib.import_module(f".train.{network.value}", __package__).train(opts)
-    typer.echo(f"trained {name}: {result.steps} steps in {result.wall_s / 60:.1f} min, loss {result.final_loss:.4g}; "
-               f"run folder {result.out}")
+    say(f"trained {name}: {result.steps} steps in {result.wall_s / 60:.1f} min, loss {result.final_loss:.4g}; "
+        f"run folder {result.out}")
 
 
 from .data.corpus import Split as CorpusSplit  # noqa: E402 - stdlib-only module; choices of `data list`
@@ -243,9 +268,9 @@ def data_fetch(
     from .data.fetch import fetch_corpus
     from .data.sources import select_sources
 
-    report = fetch_corpus(cache_dir, sources=select_sources(only), progress=sys.stderr.isatty())
+    report = fetch_corpus(cache_dir, sources=select_sources(only), progress=sys.stderr.isatty() and not is_quiet())
     m = report.manifest
-    typer.echo(f"corpus {m.root}: {len(m.entries)} files; fetched {', '.join(report.fetched) or 'nothing'}; "
+    say(f"corpus {m.root}: {len(m.entries)} files; fetched {', '.join(report.fetched) or 'nothing'}; "
                f"already complete {', '.join(report.skipped) or 'nothing'}; removed {len(report.removed)} excluded")
 
 
@@ -267,7 +292,7 @@ from .config import Backend, DitherChoice, OutputFormat, Precision  # noqa: E402
 @app.command(rich_help_panel="Restore")
 @handles_errors
 def restore(
-    inputs: Annotated[list[Path], typer.Argument(help="GIF file(s) or directories of GIFs.", show_default=False)],
+    inputs: Annotated[list[Path], typer.Argument(metavar="GIF", help="GIF file(s) or directories of GIFs.", show_default=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file; a directory for several GIFs.", show_default=False)],
     interp: Annotated[Optional[int], typer.Option(help="Output frames per GIF frame (default 2).")] = None,
     fps: Annotated[Optional[float], typer.Option(help="Output frame rate instead of --interp.")] = None,
@@ -279,12 +304,14 @@ def restore(
     compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
     max_pixels: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more pixels per frame than this.", min=1)] = None,
     threads: Annotated[int, typer.Option(help="CPU threads per model (0 = backend default).", min=0)] = 0,
-    background: Annotated[str, typer.Option(help="Colour shown under transparent pixels where the output has no alpha (MP4, --compare): a name or #rrggbb. APNG, WebM, GIF and PNG frames keep alpha.")] = "white",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary; errors only.")] = False,
+    background: Annotated[str, typer.Option(metavar="COLOR", help="Colour shown under transparent pixels where the output has no alpha (MP4, --compare): a name or #rrggbb. APNG, WebM, GIF and PNG frames keep alpha.")] = "white",
 ) -> None:
     """Restore GIFs to smooth full-colour video: dequantize colours, interpolate frames, encode."""
     import dataclasses
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.markup import escape
+    from rich.progress import Progress
 
     from .config import DEFAULT_LIMITS
     from .pipeline import RestoreOptions, restore_many
@@ -303,21 +330,21 @@ def restore(
         tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads),
         background=parse_color(background),
     )
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("GIF frames"),
-               TextColumn("{task.fields[written]} written"), TimeRemainingColumn())
-    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as bar:
+    quiet = is_quiet(quiet)
+    with Progress(*_progress_columns("GIF frames", fps=True), transient=True,
+                  disable=quiet or not sys.stderr.isatty()) as bar:
         tasks: dict[Path, int] = {}
 
         def report(gif: Path, p) -> None:
             if gif not in tasks:
-                tasks[gif] = bar.add_task(gif.name, total=p.gif_frames_total, written=0)
+                tasks[gif] = bar.add_task(escape(gif.name), total=p.gif_frames_total, written=0)
             bar.update(tasks[gif], completed=p.gif_frames_done, written=p.frames_written)
 
         results = restore_many(inputs, output, options, report)
     for r in results:
         dither_note = r.variant.value + ("" if r.p_dither is None else f" (p={r.p_dither:.2f})")
-        typer.echo(f"{r.output}: {r.frames_written} frames at {float(r.fps):g} fps from {r.gif_frames} GIF frames; "
-                   f"dequantizer {dither_note}; {r.backend}; {r.seconds:.1f} s")
+        say(f"{r.output}: {r.frames_written} frames at {float(r.fps):g} fps from {r.gif_frames} GIF frames; "
+            f"dequantizer {dither_note}; {r.backend}; {r.seconds:.1f} s")
 
 
 from .config import Dither, Quantizer  # noqa: E402 - choices of `make-gif`
@@ -331,35 +358,38 @@ def make_gif(
     colors: Annotated[int, typer.Option(help="Palette size.", min=2, max=256)] = 32,
     quantizer: Annotated[Quantizer, typer.Option(help="Colour quantizer.")] = Quantizer.MEDIAN_CUT,
     dither: Annotated[Dither, typer.Option(help="Dithering: none, fs (Floyd-Steinberg), ordered (Bayer 8x8).")] = Dither.NONE,
-    fps: Annotated[Optional[float], typer.Option(help="GIF frame rate (capped at the source's, at most 50).")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="GIF frame rate (capped at the source's, at most 50; default: the source's, or every n-th frame to stay at most 50).")] = None,
     stride: Annotated[Optional[int], typer.Option(help="Keep every N-th source frame (instead of --fps).", min=1)] = None,
-    global_palette: Annotated[bool, typer.Option("--global-palette", help="One palette for all frames (default: one per frame).")] = False,
+    global_palette: Annotated[bool, typer.Option("--global-palette/--local-palette", help="One palette for all frames, or one per frame.")] = False,
     max_size: Annotated[Optional[int], typer.Option(help="Downscale so the longer side is at most this.", min=1)] = None,
     start: Annotated[float, typer.Option(help="Start time in seconds.", min=0)] = 0.0,
     duration: Annotated[Optional[float], typer.Option(help="Length in seconds (default: to the end).")] = None,
     loop: Annotated[int, typer.Option(help="Loop count (0 = forever).", min=0, max=65535)] = 0,
     src_fps: Annotated[float, typer.Option(help="Frame rate of an image directory.")] = 25.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary; errors only.")] = False,
 ) -> None:
     """Make a GIF from a video or image sequence: sample frames, quantize, dither (training data, demos)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.markup import escape
+    from rich.progress import Progress
 
+    from .errors import BadArgumentError
     from .io.encode import as_fps
     from .io.gif_synth import GifSpec, PaletteMode
     from .io.gif_synth import make_gif as run_make_gif
 
     if fps is not None and stride is not None:
-        raise typer.BadParameter("use --fps or --stride, not both")
+        raise BadArgumentError('make-gif: use "--fps" or "--stride", not both')
     spec = GifSpec(colors=colors, quantizer=quantizer, dither=dither,
                    palette_mode=PaletteMode.GLOBAL if global_palette else PaletteMode.LOCAL,
                    fps=None if fps is None else as_fps(fps), stride=stride, loop=loop)
-    with Progress(TextColumn(source.name), BarColumn(), MofNCompleteColumn(), TextColumn("source frames"),
-                  transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("read", total=None)
+    quiet = is_quiet(quiet)
+    with Progress(*_progress_columns("source frames"), transient=True, disable=quiet or not sys.stderr.isatty()) as bar:
+        task = bar.add_task(escape(source.name), total=None)
         summary = run_make_gif(source, output, spec, max_size=max_size, start=start, duration=duration,
                                dir_fps=as_fps(src_fps), on_start=lambda n: bar.update(task, total=n),
                                progress=lambda n: bar.update(task, completed=n))
-    typer.echo(f"{summary.path}: {summary.frames} frames, {summary.width}x{summary.height}, "
-               f"{summary.duration_cs / 100:.2f} s, {output.stat().st_size / 1024:.0f} KiB")
+    say(f"{summary.path}: {summary.frames} frames, {summary.width}x{summary.height}, "
+        f"{summary.duration_cs / 100:.2f} s, {output.stat().st_size / 1024:.0f} KiB")
 
 
 class EvalSection(str, enum.Enum):
@@ -371,10 +401,10 @@ class EvalSection(str, enum.Enum):
 @app.command("eval", rich_help_panel="Models")
 @handles_errors
 def eval_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report path (.json; a .md table is written beside it).")] = Path("eval/report.json"),
+    out: Annotated[Path, typer.Option("-o", "--output", help="Report path (.json; a .md table is written beside it).")] = Path("eval/report.json"),
     section: Annotated[EvalSection, typer.Option(help="Which part to evaluate.")] = EvalSection.ALL,
-    backend: Annotated[str, typer.Option(help="Backend running the networks (onnxruntime|torch|tensorrt).")] = "onnxruntime",
-    precision: Annotated[str, typer.Option(help="fp32|fp16|int8: which shipped ONNX variant to load.")] = "fp32",
+    backend: Annotated[Backend, typer.Option(help="Backend running the networks.")] = Backend.ONNXRUNTIME,
+    precision: Annotated[Precision, typer.Option(help="Which shipped model variant to load.")] = Precision.FP32,
     model: Annotated[Optional[list[str]], typer.Option(help="STEM=PATH: evaluate another ONNX file for one network (stems: dequant_nodither, dequant_dither, dither_detector, interp).")] = None,
     baselines_only: Annotated[bool, typer.Option("--baselines-only", help="Only the raw GIF and classical baselines (no networks).")] = False,
     no_ffmpeg: Annotated[bool, typer.Option("--no-ffmpeg", help="Skip the ffmpeg baselines.")] = False,
@@ -408,12 +438,12 @@ def eval_cmd(
         else:
             from .eval.runners import SessionRunners
 
-            with SessionRunners(Backend(backend), Precision(precision), overrides) as runners:
+            with SessionRunners(backend, precision, overrides) as runners:
                 report = run_eval(runners, cfg, cache_dir, sections, progress)
                 report["models"] = runners.files
     md = write_report(report, out)
-    typer.echo(md.read_text())
-    typer.echo(f"wrote {out} and {md}")
+    say(md.read_text())
+    say(f"wrote {out} and {md}")
 
 
 from .export import NetworkChoice as BuildNetworks  # noqa: E402 - torch-free; choices of `build`
@@ -443,12 +473,12 @@ def build(
     request = BuildRequest(target=target, recipe_file=recipe, precision=precision, networks=networks, onnx_dir=onnx_dir,
                            cache_dir=cache_dir, version_compatible=version_compatible or None, opt_level=opt_level,
                            workspace_mib=workspace, force=force, check_only=check, device=device)
-    used, specs, built = run_build(request, notify=lambda msg: typer.echo(msg, err=True))
+    used, specs, built = run_build(request, notify=_notify)
     for spec in specs:
         shapes = ", ".join(f"{name} {lo}..{hi}" for name, (lo, _, hi) in spec.profile.items())
-        typer.echo(f"{spec.onnx.name}: recipe {used.target} ({spec.precision.value}) fits: {shapes}")
+        say(f"{spec.onnx.name}: recipe {used.target} ({spec.precision.value}) fits: {shapes}")
     for plan in built:
-        typer.echo(f"{plan.path}: {'cached' if plan.cached else f'built in {plan.seconds:.0f} s'}")
+        say(f"{plan.path}: {'cached' if plan.cached else f'built in {plan.seconds:.0f} s'}")
 
 
 @app.command(rich_help_panel="Restore")
@@ -460,6 +490,7 @@ def info(
     import json
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from .runtime import environment_info
@@ -472,7 +503,7 @@ def info(
     for key, value in data.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
-        table.add_row(key, str(value))
+        table.add_row(escape(key), escape(str(value)))  # package text such as 'trt-gif2video[gpu]' is not markup
     Console().print(table)
 
 
@@ -484,7 +515,7 @@ from .export import NetworkChoice, OutputDtype  # noqa: E402 - torch-free; choic
 def export_cmd(
     network: Annotated[NetworkChoice, typer.Option(help="Which network(s) to export.")] = NetworkChoice.ALL,
     weights: Annotated[Optional[Path], typer.Option(help="Folder with <stem>.safetensors (default: the shipped weights).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Where <stem>.onnx / <stem>.fp16.onnx go (default: the shipped weights).")] = None,
+    out: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where <stem>.onnx / <stem>.fp16.onnx go (default: the shipped weights).")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset.", min=17)] = 17,
     output_dtype: Annotated[OutputDtype, typer.Option(help="Image output: uint8 (the contract) or fp16 in [0,1] (files named <stem>-f16out).")] = OutputDtype.UINT8,
     fp16: Annotated[bool, typer.Option(help="Also write the FP16 graph (<stem>.fp16.onnx).")] = True,
@@ -503,9 +534,9 @@ def export_cmd(
     reports = export_all(weights or weights_dir(), out or weights_dir(), opset, models_for(network), fp16, output_dtype,
                          check_frames, cache_dir)
     for r in reports:
-        typer.echo(f"{r.path}: ONNX Runtime vs torch max abs error {r.max_abs_error:.2e} ([0,1] scale)")
+        say(f"{r.path}: ONNX Runtime vs torch max abs error {r.max_abs_error:.2e} ([0,1] scale)")
         if r.fp16:
-            typer.echo(f"{r.fp16}: FP16 graph" + (f"; {r.fp16_drop.line()}" if r.fp16_drop else ""))
+            say(f"{r.fp16}: FP16 graph" + (f"; {r.fp16_drop.line()}" if r.fp16_drop else ""))
 
 
 @app.command(rich_help_panel="Deploy")
@@ -514,7 +545,7 @@ def calibrate(
     network: Annotated[NetworkChoice, typer.Option(help="Which network(s) to quantize.")] = NetworkChoice.ALL,
     frames: Annotated[Optional[int], typer.Option(help="Calibration frames per network (default: the manifest's).", min=1)] = None,
     onnx_dir: Annotated[Optional[Path], typer.Option(help="Folder with the FP32 <stem>.onnx (default: the shipped weights).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Where <stem>.int8.onnx goes (default: --onnx-dir).")] = None,
+    out: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where <stem>.int8.onnx goes (default: --onnx-dir).")] = None,
     manifest: Annotated[Optional[Path], typer.Option(help="Calibration manifest TOML (default: the shipped calib/manifest.toml values).")] = None,
     check_frames: Annotated[int, typer.Option(help="Validation frames for the PSNR-drop gate (0 = no gate).", min=0)] = 32,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Corpus cache dir (default: $TRT_GIF2VIDEO_CACHE or the user cache).")] = None,
@@ -534,7 +565,7 @@ def calibrate(
     for mf in models_for(network):
         dst = (out or src_dir) / mf.onnx_name(Precision.INT8)
         drop = build_int8(src_dir / mf.onnx_name(), dst, spec, cache_dir, check_frames)
-        typer.echo(f"{dst}: INT8 Q/DQ from {spec.frames} {spec.split} frames" + (f"; {drop.line()}" if drop else ""))
+        say(f"{dst}: INT8 Q/DQ from {spec.frames} {spec.split} frames" + (f"; {drop.line()}" if drop else ""))
 
 
 @app.command(rich_help_panel="Deploy")
@@ -552,7 +583,7 @@ def bench(
     end_to_end: Annotated[bool, typer.Option("--end-to-end/--no-end-to-end", help="Also time a whole restore per backend and compare it with pure inference.")] = False,
     models_dir: Annotated[Optional[Path], typer.Option(help="Folder with the models (default: the shipped weights).")] = None,
     peak_size: Annotated[int, typer.Option(help="Side of the square FP32 matmul that measures the peak.", min=64)] = 2048,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for bench.json, bench.md and bench.png.")] = Path("bench-results"),
+    out: Annotated[Path, typer.Option("-o", "--output", help="Folder for bench.json, bench.md and bench.png.")] = Path("bench-results"),
 ) -> None:
     """Throughput, per-stage latency (p50/p95/p99), memory and FLOP efficiency per backend and precision."""
     from .bench.report import write_all
@@ -561,7 +592,7 @@ def bench(
     config = BenchConfig(backends=tuple(backend or ()), precisions=tuple(precision or ()), sizes=parse_sizes(sizes),
                          frames=frames, large_frames=large_frames, warmup=warmup, batch=batch, threads=threads,
                          baseline=baseline, end_to_end=end_to_end, models_dir=models_dir, peak_size=peak_size)
-    report = Bench(config, notify=lambda msg: typer.echo(msg, err=True)).run()
+    report = Bench(config, notify=_notify).run()
     js, md, png = write_all(report, out)
-    typer.echo(md.read_text())
-    typer.echo(f"wrote {js}, {md}, {png}")
+    say(md.read_text())
+    say(f"wrote {js}, {md}, {png}")

@@ -249,10 +249,34 @@ class _Writers:
             raise
 
 
+COMPARE_LABELS = ("GIF", "restored")
+COMPARE_DIVIDER = 2  # px of mid grey between the halves
+COMPARE_HEADER = 14  # px of label strip above them
+
+
+@functools.lru_cache(maxsize=4)
+def _compare_header(half_width: int) -> np.ndarray:
+    """The label strip above a side-by-side frame: 'GIF' over the left half, 'restored' over the right."""
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (2 * half_width + COMPARE_DIVIDER, COMPARE_HEADER), (32, 32, 32))
+    draw = ImageDraw.Draw(strip)
+    for i, label in enumerate(COMPARE_LABELS):
+        draw.text((i * (half_width + COMPARE_DIVIDER) + 3, 1), label, fill=(235, 235, 235))
+    draw.rectangle((half_width, 0, half_width + COMPARE_DIVIDER - 1, COMPARE_HEADER), fill=(128, 128, 128))
+    out = np.asarray(strip)
+    out.flags.writeable = False
+    return out
+
+
 def _side_by_side(frame: OutputFrame, background: tuple[int, int, int]) -> np.ndarray:
-    """GIF as a viewer shows it at this time | restored frame, both composited onto `background`."""
+    """GIF as a viewer shows it at this time | restored frame, composited onto `background`,
+    with a divider between them and a label strip ("GIF", "restored") above."""
     gif = alpha_stage.composite(frame.source.rgb, frame.source.alpha, background)
-    return np.concatenate([gif, alpha_stage.composite(frame.rgb, frame.alpha, background)], axis=1)
+    restored = alpha_stage.composite(frame.rgb, frame.alpha, background)
+    h, w = gif.shape[:2]
+    divider = np.full((h, COMPARE_DIVIDER, 3), 128, np.uint8)
+    return np.concatenate([_compare_header(w), np.concatenate([gif, divider, restored], axis=1)], axis=0)
 
 
 # --- many GIFs ----------------------------------------------------------------------------
