@@ -185,3 +185,5 @@ def test_cli_refuses_non_gif_and_interp_with_fps(models, tmp_path):
 def test_cli_max_pixels_refuses_big_gifs(models, gif, tmp_path):
     res = _cli(["restore", str(gif), "-o", str(tmp_path / "o.mp4"), "--max-pixels", str(H * W - 1)], models)
     assert res.exit_code == 2 and str(gif) in res.output and not (tmp_path / "o.mp4").exists()
+    # the limit the user set, not the default size limit
+    assert f"over the limit of {H * W - 1} pixels" in res.output and "8192" not in res.output

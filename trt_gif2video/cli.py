@@ -343,8 +343,9 @@ def restore(
         results = restore_many(inputs, output, options, report)
     for r in results:
         dither_note = r.variant.value + ("" if r.p_dither is None else f" (p={r.p_dither:.2f})")
-        say(f"{r.output}: {r.frames_written} frames at {float(r.fps):g} fps from {r.gif_frames} GIF frames; "
-            f"dequantizer {dither_note}; {r.backend}; {r.seconds:.1f} s")
+        if not quiet:
+            typer.echo(f"{r.output}: {r.frames_written} frames at {float(r.fps):g} fps from {r.gif_frames} GIF frames; "
+                       f"dequantizer {dither_note}; {r.backend}; {r.seconds:.1f} s")
 
 
 from .config import Dither, Quantizer  # noqa: E402 - choices of `make-gif`
@@ -388,8 +389,9 @@ def make_gif(
         summary = run_make_gif(source, output, spec, max_size=max_size, start=start, duration=duration,
                                dir_fps=as_fps(src_fps), on_start=lambda n: bar.update(task, total=n),
                                progress=lambda n: bar.update(task, completed=n))
-    say(f"{summary.path}: {summary.frames} frames, {summary.width}x{summary.height}, "
-        f"{summary.duration_cs / 100:.2f} s, {output.stat().st_size / 1024:.0f} KiB")
+    if not quiet:
+        typer.echo(f"{summary.path}: {summary.frames} frames, {summary.width}x{summary.height}, "
+                   f"{summary.duration_cs / 100:.2f} s, {output.stat().st_size / 1024:.0f} KiB")
 
 
 class EvalSection(str, enum.Enum):
