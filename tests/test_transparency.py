@@ -212,10 +212,11 @@ def _check_rgba_frames(frames: list[np.ndarray], exact: bool) -> None:
         assert _near(frame[24, 8 + 4 * k], BLUE), f"square lost: {frame[24, 8 + 4 * k]}"
 
 
-def test_end_to_end_apng_keeps_circle_and_transparency(sticker, tmp_path):
-    _cli(str(sticker), "-o", str(tmp_path / "out.png"))
-    with Image.open(tmp_path / "out.png") as im:
-        assert im.mode == "RGBA"
+@pytest.mark.parametrize("ext", ["png", "gif"])
+def test_end_to_end_apng_and_gif_keep_circle_and_transparency(ext, sticker, tmp_path):
+    _cli(str(sticker), "-o", str(tmp_path / f"out.{ext}"))
+    with Image.open(tmp_path / f"out.{ext}") as im:
+        assert im.mode == "RGBA" if ext == "png" else "transparency" in im.info
         frames = []
         for i in range(im.n_frames):
             im.seek(i)
