@@ -59,7 +59,7 @@ def test_help_shows_no_internal_types(path, cmd):
 @pytest.mark.parametrize("path, cmd", COMMANDS, ids=IDS)
 def test_every_output_option_is_dash_o_output(path, cmd):
     for param in cmd.params:
-        if param.name in ("out", "output"):
+        if param.param_type_name == "option" and param.name in ("out", "output"):
             assert sorted(param.opts) == ["--output", "-o"], (path, param.opts)
 
 
