@@ -430,7 +430,7 @@ def eval_cmd(
     cfg = EvalConfig(with_ffmpeg=not no_ffmpeg, visual_dir=out.parent / "visual" if visual else None,
                      **({"crops_per_photo": 1, "max_intervals_per_clip": 4} if quick else {}))
     sections = ("dequant", "interp") if section is EvalSection.ALL else (section.value,)
-    console = Console(stderr=True)
+    console = Console(stderr=True, quiet=is_quiet())
     with console.status("evaluating on the validation split...") as status:
         def progress(key: str) -> None:
             status.update(f"evaluating... done {key}")
