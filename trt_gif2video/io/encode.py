@@ -40,7 +40,7 @@ from PIL import Image
 from ..config import Dither, OutputFormat, Quantizer
 from ..clip import MIN_DELAY_CS as MIN_GIF_DELAY_CS
 from ..errors import BadArgumentError, OutputError
-from ..quantize import quantize
+from ..quantize import apply_palette, make_palette, quantize
 
 _EXTENSIONS = {
     ".mp4": OutputFormat.MP4,
@@ -477,9 +477,11 @@ class _GifWriter(FrameWriter):
             idx, pal = quantize(rgb, 256, Quantizer.MEDIAN_CUT, Dither.NONE)
             self._gif.add_frame(idx, gif_delay_cs(self.frames_written, self.fps), pal)
             return
-        # 255 colours for the picture, index 255 for transparent pixels.
-        idx, pal = quantize(np.ascontiguousarray(rgb[..., :3]), 255, Quantizer.MEDIAN_CUT, Dither.NONE)
-        idx = np.where(rgb[..., 3] > 0, idx, np.uint8(255))
+        # 255 colours for the visible pixels (none spent on hidden ones), index 255 for transparent pixels.
+        colour, opaque = np.ascontiguousarray(rgb[..., :3]), rgb[..., 3] > 0
+        visible = colour[opaque].reshape(-1, 1, 3) if opaque.any() else colour
+        pal = make_palette(np.ascontiguousarray(visible), 255, Quantizer.MEDIAN_CUT)
+        idx = np.where(opaque, apply_palette(colour, pal, Dither.NONE), np.uint8(255))
         pal = np.concatenate([pal, np.zeros((256 - len(pal), 3), np.uint8)])
         self._gif.add_frame(idx, gif_delay_cs(self.frames_written, self.fps), pal, transparent=255)
 
