@@ -5,10 +5,10 @@
   continuing (as the replicate padding they already get at frame edges) and no hard edge
   to an arbitrary background colour: transparent pixels feed no artefacts into opaque ones.
 - After the networks, the frame's alpha is put back: transparent pixels receive no
-  restoration (alpha 0 in APNG / WebM / PNG, exactly `--background` in MP4 and GIF).
+  restoration (alpha 0 in APNG, WebM, PNG frames and GIF; exactly `--background` in MP4).
 - Interpolated frames take the alpha of the nearer GIF frame in time (t < 0.5: the earlier
   one, else the later one), so a shape and its outline change together halfway between.
-- MP4 (and GIF, and --compare) cannot carry alpha: frames are composited onto a background
+- MP4 and the --compare video cannot carry alpha: frames are composited onto a background
   colour, white by default, as `ffmpeg -i in.gif out.mp4` shows transparent GIF pixels
   (its GIF decoder's trans_color is 0x00ffffff) and as a browser's default page shows them.
 
