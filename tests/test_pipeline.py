@@ -70,7 +70,14 @@ def test_dither_detection_picks_the_dithered_weights(tmp_path, gif):
 def test_compare_writes_gif_and_restored_side_by_side(models, gif, tmp_path):
     restore(gif, tmp_path / "o.mp4", _opts(models, interp=1, compare=tmp_path / "cmp"))
     sbs = _png_frames(tmp_path / "cmp")
-    assert len(sbs) == 6 and sbs[0].shape == (H, 2 * W, 3)
+    header, divider = 14, 2
+    assert len(sbs) == 6 and sbs[0].shape == (H + header, 2 * W + divider, 3)
+    gif_frames = standins.flat_frames(5, H, W)
+    assert np.array_equal(sbs[0][header:, :W], gif_frames[0])  # the GIF as shown, left
+    assert (sbs[0][header:, W : W + divider] == 128).all()  # the divider
+    assert (sbs[0][header + 1 :, W + divider + 1 :] == 10).all()  # restored frame 0 (the stand-in keeps level 10 inside)
+    # labels: light text on the dark strip above each half
+    assert (sbs[0][:header, :W] > 200).any() and (sbs[0][:header, W + divider :] > 200).any()
     assert (tmp_path / "o.mp4").stat().st_size > 0
 
 
@@ -178,3 +185,5 @@ def test_cli_refuses_non_gif_and_interp_with_fps(models, tmp_path):
 def test_cli_max_pixels_refuses_big_gifs(models, gif, tmp_path):
     res = _cli(["restore", str(gif), "-o", str(tmp_path / "o.mp4"), "--max-pixels", str(H * W - 1)], models)
     assert res.exit_code == 2 and str(gif) in res.output and not (tmp_path / "o.mp4").exists()
+    # the limit the user set, not the default size limit
+    assert f"over the limit of {H * W - 1} pixels" in res.output and "8192" not in res.output
