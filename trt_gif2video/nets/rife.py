@@ -23,7 +23,6 @@ wraps it into the interpolator's uint8 NHWC deploy contract (docs/CONTRACTS.md).
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -248,25 +247,18 @@ def load_flownet(path: Path | str, scale: float = 1.0, refine: bool = False) -> 
     return net.eval().requires_grad_(False)
 
 
-class RifeSource(str, enum.Enum):
-    """Which frame pair of the interpolator contract RIFE looks at."""
-
-    RESTORED = "restored"  # img0/img1: the dequantized frames (the pipeline's choice)
-    GIF = "gif"  # gif0/gif1: the raw GIF frames (what a vs-rife user runs)
-
-
 class RifeDeploy(nn.Module):
     """The interpolator contract around IFNet: (gif0, gif1, img0, img1 uint8 [N,H,W,3], t float32 [N]) -> frame_t uint8.
 
     Cast to float before the NHWC -> NCHW transpose and after the last float op, so no uint8
-    tensor is ever an intermediate (TensorRT refuses uint8 intermediates). RIFE reads one of
-    the two pairs (`source`); the other pair is still a graph input, so the contract holds.
+    tensor is ever an intermediate (TensorRT refuses uint8 intermediates). RIFE reads only
+    img0/img1 (the restored frames; feed raw GIF frames there to run it as vs-rife does);
+    gif0/gif1 stay graph inputs so the contract, and the pipeline feeding it, hold.
     """
 
-    def __init__(self, net: IFNet, source: RifeSource = RifeSource.RESTORED):
+    def __init__(self, net: IFNet):
         super().__init__()
         self.net = net
-        self.source = RifeSource(source)
 
     @staticmethod
     def _nchw(x: torch.Tensor) -> torch.Tensor:
@@ -274,6 +266,5 @@ class RifeDeploy(nn.Module):
 
     def forward(self, gif0: torch.Tensor, gif1: torch.Tensor, img0: torch.Tensor, img1: torch.Tensor,
                 t: torch.Tensor) -> torch.Tensor:
-        a, b = (gif0, gif1) if self.source is RifeSource.GIF else (img0, img1)
-        frame = self.net(self._nchw(a), self._nchw(b), t)
+        frame = self.net(self._nchw(img0), self._nchw(img1), t)
         return torch.round(frame.clamp(0.0, 1.0).permute(0, 2, 3, 1) * 255.0).to(torch.uint8)
