@@ -240,10 +240,15 @@ def load_flownet(path: Path | str, scale: float = 1.0, refine: bool = False) -> 
     state = {k[len(STATE_PREFIX):]: v for k, v in raw.items() if k.startswith(STATE_PREFIX)}
     if len(state) != len(raw):
         raise ModelError(f"{path}: every key must start with {STATE_PREFIX!r}")
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelError(f"{path}: does not match the IFNet architecture: {str(exc).splitlines()[0]}") from exc
+    expected = net.state_dict()
+    problems = [f"missing {STATE_PREFIX}{k}" for k in expected if k not in state]
+    problems += [f"unexpected {STATE_PREFIX}{k}" for k in state if k not in expected]
+    problems += [f"{STATE_PREFIX}{k} has shape {tuple(state[k].shape)}, need {tuple(v.shape)}"
+                 for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ModelError(f"{path}: does not match the IFNet architecture: {problems[0]}{more}")
+    net.load_state_dict(state, strict=True)
     return net.eval().requires_grad_(False)
 
 

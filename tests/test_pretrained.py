@@ -1,0 +1,27 @@
+"""Third-party weights in the user cache (pretrained.py): paths and the missing-model message; no torch."""
+
+from __future__ import annotations
+
+import pytest
+
+from trt_gif2video.errors import ModelError
+from trt_gif2video.pretrained import FETCH_COMMAND, require_rife_onnx, rife_onnx_path
+
+
+def test_missing_rife_model_says_how_to_fetch_it(tmp_path):
+    with pytest.raises(ModelError, match=FETCH_COMMAND) as err:
+        require_rife_onnx(tmp_path)
+    assert str(tmp_path) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ModelError, match="--scale 0.5"):
+        require_rife_onnx(tmp_path, 0.5)
+
+
+def test_one_onnx_file_per_scale(tmp_path):
+    assert rife_onnx_path(tmp_path).name == "rife.onnx"
+    assert rife_onnx_path(tmp_path, 0.5).name == "rife-s0.5.onnx"
+    with pytest.raises(ModelError, match="scale must be one of"):
+        rife_onnx_path(tmp_path, 3.0)
+    path = rife_onnx_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"x")
+    assert require_rife_onnx(tmp_path) == path
