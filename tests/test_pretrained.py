@@ -17,8 +17,8 @@ def test_missing_rife_model_says_how_to_fetch_it(tmp_path):
 
 
 def test_one_onnx_file_per_scale(tmp_path):
-    assert rife_onnx_path(tmp_path).name == "rife.onnx"
-    assert rife_onnx_path(tmp_path, 0.5).name == "rife-s0.5.onnx"
+    assert rife_onnx_path(tmp_path).name == "interp.onnx"  # opened by name like our interpolator
+    assert rife_onnx_path(tmp_path, 0.5) != rife_onnx_path(tmp_path)
     with pytest.raises(ModelError, match="scale must be one of"):
         rife_onnx_path(tmp_path, 3.0)
     path = rife_onnx_path(tmp_path)

@@ -125,7 +125,7 @@ def data_list(
     print_corpus(cache_dir, split)
 
 
-from .config import Backend, DitherChoice, OutputFormat, Precision  # noqa: E402 - choices of `restore`
+from .config import Backend, DitherChoice, InterpolatorChoice, OutputFormat, Precision  # noqa: E402 - choices of `restore`
 
 
 @app.command(rich_help_panel="Restore")
@@ -143,6 +143,7 @@ def restore(
     compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
     max_pixels: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more pixels per frame than this.", min=1)] = None,
     threads: Annotated[int, typer.Option(help="CPU threads per model (0 = backend default).", min=0)] = 0,
+    interpolator: Annotated[InterpolatorChoice, typer.Option(help="Frame interpolator: ours, or pretrained RIFE (run `trt-gif2video weights fetch rife` once).")] = InterpolatorChoice.OURS,
 ) -> None:
     """Restore GIFs to smooth full-colour video: dequantize colours, interpolate frames, encode."""
     import dataclasses
@@ -162,7 +163,7 @@ def restore(
     limits = DEFAULT_LIMITS if max_pixels is None else dataclasses.replace(DEFAULT_LIMITS, max_pixels=max_pixels)
     options = RestoreOptions(
         interp=2 if interp is None else interp, fps=fps, backend=backend, precision=precision, dither=dither, fmt=fmt,
-        tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads),
+        tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads), interpolator=interpolator,
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("GIF frames"),
                TextColumn("{task.fields[written]} written"), TimeRemainingColumn())

@@ -39,6 +39,13 @@ class DitherChoice(str, enum.Enum):
     NO = "no"
 
 
+class InterpolatorChoice(str, enum.Enum):
+    """Which frame interpolator `restore` runs: the shipped one, or pretrained RIFE (fetched once)."""
+
+    OURS = "ours"
+    RIFE = "rife"
+
+
 class Quantizer(str, enum.Enum):
     MEDIAN_CUT = "median-cut"
     KMEANS = "kmeans"  # Lloyd iterations seeded by median cut: a minimum-variance quantizer

@@ -22,12 +22,12 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_LIMITS, Backend, DitherChoice, Limits, OutputFormat, Precision
+from .config import DEFAULT_LIMITS, Backend, DitherChoice, InterpolatorChoice, Limits, OutputFormat, Precision
 from .errors import BadArgumentError, OutputError
 from .io.encode import open_writer
 from .io.gif_decode import open_gif, probe_gif
 from .models import Network, Variant
-from .runtime.backends.base import SessionOptions, open_session, resolve_backend
+from .runtime.backends.base import Session, SessionOptions, open_session, resolve_backend
 from .stages.dequantize import DequantizeConfig, Dequantizer
 from .stages.interpolate import Interpolator, OutputFrame, output_fps
 from .stages.pad import TileSpec
@@ -47,6 +47,7 @@ class RestoreOptions:
     limits: Limits = DEFAULT_LIMITS
     session: SessionOptions = field(default_factory=SessionOptions)
     queue_size: int = 4  # items per queue: bounds memory to a few frames per stage
+    interpolator: InterpolatorChoice = InterpolatorChoice.OURS  # rife: pretrained, `weights fetch rife` first
 
     def __post_init__(self) -> None:
         if self.interp < 1:
@@ -164,7 +165,7 @@ def restore(
 
     tiles = options.tiles
     dequantizer = Dequantizer(open_model, DequantizeConfig(batch=options.batch, dither=options.dither, tiles=tiles))
-    interpolator = Interpolator(lambda: open_model(Network.INTERP), fps, batch=options.batch, tiles=tiles)
+    interpolator = Interpolator(_interp_opener(options, backend), fps, batch=options.batch, tiles=tiles)
 
     flow = _Flow(options.queue_size)
     written = 0
@@ -200,6 +201,20 @@ def restore(
         interpolator_calls=interpolator.calls,
         seconds=time.perf_counter() - start,
     )
+
+
+def _interp_opener(options: RestoreOptions, backend: Backend) -> Callable[[], Session]:
+    """Opens the chosen interpolator. RIFE is checked for here, before any output exists."""
+    if options.interpolator is InterpolatorChoice.OURS:
+        return lambda: open_session(Network.INTERP, backend, options.precision, options=options.session)
+    from .pretrained import require_rife_onnx, rife_models_dir
+
+    require_rife_onnx()
+    # RIFE is one FP32 graph in a models folder of its own; the torch backend has no RIFE
+    # weights at run time, so there it runs in ONNX Runtime
+    rife_backend = backend if backend is Backend.TENSORRT else Backend.ONNXRUNTIME
+    session = replace(options.session, models_dir=rife_models_dir())
+    return lambda: open_session(Network.INTERP, rife_backend, Precision.FP32, options=session)
 
 
 class _Writers:

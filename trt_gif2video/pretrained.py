@@ -69,11 +69,16 @@ def rife_weights_path(cache_dir: Optional[PathLike] = None) -> Path:
     return rife_dir(cache_dir) / "flownet.pkl"
 
 
-def rife_onnx_path(cache_dir: Optional[PathLike] = None, scale: float = 1.0) -> Path:
-    """`rife.onnx` at scale 1, `rife-s0.5.onnx` etc. otherwise."""
+def rife_models_dir(cache_dir: Optional[PathLike] = None, scale: float = 1.0) -> Path:
+    """A models folder (`SessionOptions.models_dir`) whose `interp.onnx` is RIFE at `scale`, so every
+    backend that opens the interpolator by name opens RIFE instead."""
     if scale not in RIFE_SCALES:
         raise ModelError(f"rife: scale must be one of {', '.join(f'{s:g}' for s in RIFE_SCALES)}, got {scale:g}")
-    return rife_dir(cache_dir) / ("rife.onnx" if scale == 1.0 else f"rife-s{scale:g}.onnx")
+    return rife_dir(cache_dir) / f"scale-{scale:g}"
+
+
+def rife_onnx_path(cache_dir: Optional[PathLike] = None, scale: float = 1.0) -> Path:
+    return rife_models_dir(cache_dir, scale) / "interp.onnx"
 
 
 def require_rife_onnx(cache_dir: Optional[PathLike] = None, scale: float = 1.0) -> Path:
@@ -155,7 +160,7 @@ def export_rife(weights: Path, dst: Path, scale: float = 1.0) -> float:
     from .nets.rife import RifeDeploy, load_flownet
 
     net = load_flownet(weights, scale=scale)
-    report = export_module(RifeDeploy(net), ModelFile(dst.stem, Network.INTERP, "none"), dst)
+    report = export_module(RifeDeploy(net), ModelFile("rife", Network.INTERP, "none"), dst)
     model = onnx.load(str(dst))
     set_metadata(model, architecture="rife-ifnet-4block", rife_scale=f"{scale:g}",
                  weights=f"{RIFE_WHEEL.wheel_name}:{RIFE_WHEEL.weights_member} sha256 {RIFE_WHEEL.weights_sha256}",
