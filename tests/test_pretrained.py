@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trt_gif2video.errors import ModelError
-from trt_gif2video.pretrained import FETCH_COMMAND, require_rife_onnx, rife_onnx_path
+from trt_gif2video.pretrained import FETCH_COMMAND, RifeVariant, require_rife_onnx, rife_onnx_path
 
 
 def test_missing_rife_model_says_how_to_fetch_it(tmp_path):
@@ -13,14 +13,15 @@ def test_missing_rife_model_says_how_to_fetch_it(tmp_path):
         require_rife_onnx(tmp_path)
     assert str(tmp_path) in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(ModelError, match="--scale 0.5"):
-        require_rife_onnx(tmp_path, 0.5)
+        require_rife_onnx(tmp_path, RifeVariant(0.5))
 
 
-def test_one_onnx_file_per_scale(tmp_path):
+def test_one_onnx_file_per_variant(tmp_path):
     assert rife_onnx_path(tmp_path).name == "interp.onnx"  # opened by name like our interpolator
-    assert rife_onnx_path(tmp_path, 0.5) != rife_onnx_path(tmp_path)
+    paths = {rife_onnx_path(tmp_path, RifeVariant(s, r)) for s in (0.5, 1.0) for r in (True, False)}
+    assert len(paths) == 4
     with pytest.raises(ModelError, match="scale must be one of"):
-        rife_onnx_path(tmp_path, 3.0)
+        RifeVariant(3.0)
     path = rife_onnx_path(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"x")

@@ -16,7 +16,7 @@ from trt_gif2video.data.corpus import CACHE_ENV
 from trt_gif2video.errors import ModelError
 from trt_gif2video.models import WEIGHTS_ENV
 from trt_gif2video.pipeline import RestoreOptions, restore
-from trt_gif2video.pretrained import FETCH_COMMAND, rife_onnx_path
+from trt_gif2video.pretrained import FETCH_COMMAND, RifeVariant, rife_onnx_path
 from trt_gif2video.runtime.backends.base import SessionOptions
 
 H, W = 40, 50  # not multiples of RIFE's stride 32: the runtime pads and crops
@@ -32,9 +32,9 @@ def gif(tmp_path) -> Path:
     return standins.write_gif(tmp_path / "in.gif", standins.flat_frames(3, H, W), [10, 10, 10])
 
 
-def _opts(models: Path) -> RestoreOptions:
+def _opts(models: Path, choice: InterpolatorChoice = InterpolatorChoice.RIFE) -> RestoreOptions:
     return RestoreOptions(interp=2, backend=Backend.ONNXRUNTIME, fmt=OutputFormat.PNG_DIR,
-                          interpolator=InterpolatorChoice.RIFE, session=SessionOptions(threads=1, models_dir=models))
+                          interpolator=choice, session=SessionOptions(threads=1, models_dir=models))
 
 
 def test_missing_rife_fails_before_any_output(models, gif, tmp_path, monkeypatch):
@@ -49,10 +49,12 @@ def test_missing_rife_fails_before_any_output(models, gif, tmp_path, monkeypatch
     assert len(lines) == 1 and FETCH_COMMAND in lines[0], res.stderr
 
 
-def test_restore_with_rife_interpolates_between_the_restored_frames(models, gif, tmp_path):
-    if not rife_onnx_path().is_file():
-        pytest.skip(f"{rife_onnx_path()} not made (run `{FETCH_COMMAND}`)")
-    result = restore(gif, tmp_path / "out", _opts(models))
+@pytest.mark.parametrize("choice", [InterpolatorChoice.RIFE, InterpolatorChoice.RIFE_FAST])
+def test_restore_with_rife_interpolates_between_the_restored_frames(models, gif, tmp_path, choice):
+    path = rife_onnx_path(variant=RifeVariant(refine=choice is InterpolatorChoice.RIFE))
+    if not path.is_file():
+        pytest.skip(f"{path} not made (run `{FETCH_COMMAND}`)")
+    result = restore(gif, tmp_path / "out", _opts(models, choice))
     frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "out").glob("frame_*.png"))]
     assert result.frames_written == len(frames) == 6 and result.interpolator_calls == 2
     levels = [int(f[H // 2, W // 2, 0]) for f in frames]

