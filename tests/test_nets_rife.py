@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import pytest
@@ -82,7 +84,8 @@ def test_scale_sets_the_stride_and_bad_scale_is_refused():
 def test_export_follows_the_deploy_contract(tmp_path):
     torch.manual_seed(0)
     dst = tmp_path / "rife.onnx"
-    report = export_module(RifeDeploy(IFNet(TINY)), ModelFile("rife", Network.INTERP, "none"), dst)
+    # with the refinement, so the context pyramid's feature warps and the U-Net are exported too
+    report = export_module(RifeDeploy(IFNet(replace(TINY, refine=True))), ModelFile("rife", Network.INTERP, "none"), dst)
     assert report.max_abs_error <= 1e-4  # ONNX Runtime vs torch, checked inside the export too
     model = onnx.load(str(dst))
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 17

