@@ -179,7 +179,7 @@ def restore(
     for r in results:
         dither_note = r.variant.value + ("" if r.p_dither is None else f" (p={r.p_dither:.2f})")
         typer.echo(f"{r.output}: {r.frames_written} frames at {float(r.fps):g} fps from {r.gif_frames} GIF frames; "
-                   f"dequantizer {dither_note}; {r.backend}; {r.seconds:.1f} s")
+                   f"dequantizer {dither_note}; interpolator {interpolator.value}; {r.backend}; {r.seconds:.1f} s")
 
 
 from .config import Dither, Quantizer  # noqa: E402 - choices of `make-gif`
