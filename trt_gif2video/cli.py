@@ -138,12 +138,12 @@ def restore(
     backend: Annotated[Backend, typer.Option(help="Inference backend; auto picks the fastest usable.")] = Backend.AUTO,
     precision: Annotated[Precision, typer.Option(help="Model precision.")] = Precision.FP32,
     dither: Annotated[DitherChoice, typer.Option(help="Dequantizer for dithered GIFs: detected, forced, or off.")] = DitherChoice.AUTO,
+    interpolator: Annotated[InterpolatorChoice, typer.Option(help="Frame interpolator: ours, or pretrained RIFE with / without its refinement (run `trt-gif2video weights fetch rife` once).")] = InterpolatorChoice.OURS,
     fmt: Annotated[Optional[OutputFormat], typer.Option("--format", help="Output format (default: from the extension).")] = None,
     tile: Annotated[Optional[int], typer.Option(help="Largest tile side in pixels for big frames (default: whole frames).")] = None,
     compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
     max_pixels: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more pixels per frame than this.", min=1)] = None,
     threads: Annotated[int, typer.Option(help="CPU threads per model (0 = backend default).", min=0)] = 0,
-    interpolator: Annotated[InterpolatorChoice, typer.Option(help="Frame interpolator: ours, or pretrained RIFE with / without its refinement (run `trt-gif2video weights fetch rife` once).")] = InterpolatorChoice.OURS,
 ) -> None:
     """Restore GIFs to smooth full-colour video: dequantize colours, interpolate frames, encode."""
     import dataclasses
@@ -162,8 +162,9 @@ def restore(
         raise BadArgumentError(f'restore: "--fps" must be > 0, got {fps:g}')
     limits = DEFAULT_LIMITS if max_pixels is None else dataclasses.replace(DEFAULT_LIMITS, max_pixels=max_pixels)
     options = RestoreOptions(
+        interpolator=interpolator,
         interp=2 if interp is None else interp, fps=fps, backend=backend, precision=precision, dither=dither, fmt=fmt,
-        tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads), interpolator=interpolator,
+        tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads),
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("GIF frames"),
                TextColumn("{task.fields[written]} written"), TimeRemainingColumn())
@@ -179,7 +180,7 @@ def restore(
     for r in results:
         dither_note = r.variant.value + ("" if r.p_dither is None else f" (p={r.p_dither:.2f})")
         typer.echo(f"{r.output}: {r.frames_written} frames at {float(r.fps):g} fps from {r.gif_frames} GIF frames; "
-                   f"dequantizer {dither_note}; interpolator {interpolator.value}; {r.backend}; {r.seconds:.1f} s")
+                   f"dequantizer {dither_note}; {r.backend}; {r.seconds:.1f} s")
 
 
 from .config import Dither, Quantizer  # noqa: E402 - choices of `make-gif`

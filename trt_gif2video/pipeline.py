@@ -27,7 +27,8 @@ from .errors import BadArgumentError, OutputError
 from .io.encode import open_writer
 from .io.gif_decode import open_gif, probe_gif
 from .models import Network, Variant
-from .runtime.backends.base import Session, SessionOptions, open_session, resolve_backend
+from .runtime.backends.base import Session
+from .runtime.backends.base import SessionOptions, open_session, resolve_backend
 from .stages.dequantize import DequantizeConfig, Dequantizer
 from .stages.interpolate import Interpolator, OutputFrame, output_fps
 from .stages.pad import TileSpec
@@ -40,6 +41,7 @@ class RestoreOptions:
     backend: Backend = Backend.AUTO
     precision: Precision = Precision.FP32
     dither: DitherChoice = DitherChoice.AUTO
+    interpolator: InterpolatorChoice = InterpolatorChoice.OURS  # rife: pretrained, `weights fetch rife` first
     fmt: OutputFormat | None = None  # None = from the output path
     tile: int | None = None  # max tile side in pixels; None = whole frames
     batch: int = 4  # frames per dequantizer call
@@ -47,7 +49,6 @@ class RestoreOptions:
     limits: Limits = DEFAULT_LIMITS
     session: SessionOptions = field(default_factory=SessionOptions)
     queue_size: int = 4  # items per queue: bounds memory to a few frames per stage
-    interpolator: InterpolatorChoice = InterpolatorChoice.OURS  # rife: pretrained, `weights fetch rife` first
 
     def __post_init__(self) -> None:
         if self.interp < 1:
