@@ -47,22 +47,66 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-def requantize(x: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
-    """Nearest palette colour of every pixel (squared RGB distance), as an image.
+# Palette entries compared per step of the re-quantization. 32 keeps every intermediate below a
+# 32-channel feature map and lets an entry's chunk-local index ride in the low 5 bits of its
+# distance key exactly (see `nearest_index`).
+PALETTE_CHUNK = 32
+_MAX_D = 3 * 255 * 255  # |p|^2 - 2 p.x lies in [-_MAX_D, _MAX_D] for p, x in 0..255
 
-    x: float NCHW in [0,1]; palette: float [N,256,3] in [0,1] (padded, see palette.pad_palette).
-    Works on the 8-bit-rounded estimate in 0..255 units: distances between integers are then
-    exact in float32 (< 2^24), so the argmin matches `quantize.nearest_palette_index` bit for
-    bit, ties to the lowest index as ONNX ArgMin does. Only Round, MatMul, ArgMin and
-    GatherElements: ONNX/TensorRT friendly. No gradient: argmin has none, and the result is a
-    constant input for the next refinement step (the estimate channel carries the gradient).
+
+def nearest_index(x: torch.Tensor, palette: torch.Tensor, chunk: int = PALETTE_CHUNK) -> torch.Tensor:
+    """Index of the nearest palette colour (squared RGB distance) of every pixel, [N,1,H*W] int64.
+
+    x: float NCHW in [0,1]; palette: float [N,K,3] in [0,1] (padded, see palette.pad_palette).
+    Works on the 8-bit-rounded estimate in 0..255 units, so every value below is an integer
+    under 2^24 and exact in float32 (also in TF32 matmuls: the operands have <= 8 significant
+    bits), and the index matches `quantize.nearest_palette_index` bit for bit, ties to the
+    lowest index.
+
+    The palette is scanned `chunk` entries at a time with a running minimum, so no tensor
+    exceeds [N, chunk, H*W] (the old single-shot form built [N,256,H*W]: 4e9 elements at
+    8x1088x1920). Inside a chunk the key 32 * (|p|^2 - 2 p.x + _MAX_D) + local_index is unique
+    per entry (<= 12.5e6 < 2^24), so one ReduceMin finds the nearest entry and the lowest
+    index among equals without relying on any backend's ArgMin tie rule; across chunks a
+    strict Less keeps the earlier chunk on ties. Ops: Round, MatMul, Add, ReduceMin, Div,
+    Floor, Sub, Less, Where, Cast: all in TensorRT's ONNX support (engine/trt_onnx_ops.toml).
+    """
+    if not 1 <= chunk <= PALETTE_CHUNK:
+        raise ValueError(f"nearest_index: chunk must be in 1..{PALETTE_CHUNK} (exactness bound), got {chunk}")
+    n, c, h, w = x.shape
+    xs = torch.round(x.clamp(0.0, 1.0) * 255.0).reshape(n, c, h * w)  # [N,3,HW]
+    pal = torch.round(palette * 255.0)  # [N,K,3]
+    entries = int(palette.shape[1])  # 256 in every deploy graph: a constant, not a traced Shape
+    if entries % chunk:  # whole chunks: pad by repeating entry 0, which never wins (an earlier equal entry does)
+        pal = torch.cat([pal, pal[:, :1].expand(n, chunk - entries % chunk, 3)], dim=1)
+    # a constant 0..chunk-1 in the graph (an arange of a traced size would need a Range TensorRT must shape)
+    local = torch.tensor([[[float(i)] for i in range(chunk)]], dtype=x.dtype, device=x.device)  # [1,chunk,1]
+    best_d = best_i = None
+    for start in range(0, entries, chunk):
+        p = pal[:, start : start + chunk]  # [N,chunk,3]
+        bias = ((p * p).sum(-1, keepdim=True) + _MAX_D) * chunk + local  # [N,k,1]
+        key = torch.bmm(p * (-2.0 * chunk), xs) + bias  # [N,k,HW]
+        low = key.amin(dim=1, keepdim=True)  # [N,1,HW]
+        d = torch.floor(low / chunk)  # |p|^2 - 2 p.x + _MAX_D of the chunk's winner
+        i = low - d * chunk + start  # its palette index
+        if best_d is None:
+            best_d, best_i = d, i
+        else:
+            better = d < best_d  # strict: an earlier chunk wins ties
+            best_d = torch.where(better, d, best_d)
+            best_i = torch.where(better, i, best_i)
+    return best_i.long()
+
+
+def requantize(x: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    """Nearest palette colour of every pixel (see `nearest_index`), as an image in [0,1].
+
+    No gradient: the index has none, and the result is a constant input for the next
+    refinement step (the estimate channel carries the gradient).
     """
     with torch.no_grad():
         n, c, h, w = x.shape
-        xs = torch.round(x.clamp(0.0, 1.0) * 255.0).reshape(n, c, h * w)  # [N,3,HW]
-        pal = torch.round(palette * 255.0)  # [N,K,3]
-        # |x|^2 is constant per pixel, so argmin over |p|^2 - 2 p.x is the nearest colour.
-        dist = (pal * pal).sum(-1, keepdim=True) - 2.0 * torch.bmm(pal, xs)  # [N,K,HW]
-        idx = dist.argmin(dim=1, keepdim=True)  # [N,1,HW]
+        idx = nearest_index(x, palette)  # [N,1,HW]
+        pal = torch.round(palette * 255.0)
         out = torch.gather(pal.transpose(1, 2), 2, idx.expand(n, c, h * w))  # [N,3,HW]
         return (out / 255.0).reshape(n, c, h, w)
