@@ -188,11 +188,18 @@ def _load(model: onnx.ModelProto | Path | str) -> tuple[onnx.ModelProto, str]:
         raise ModelError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
 
 
+_STRIP_BYTES = 1 << 16
+
+
 def _bind_inputs(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]], name: str) -> onnx.ModelProto:
     """A copy whose graph inputs have the given static shapes (intermediate value_info dropped)."""
     bound = onnx.ModelProto()
     bound.CopyFrom(model)
     del bound.graph.value_info[:]
+    for t in bound.graph.initializer:  # inference needs dims only; the rules read values from `model`
+        if t.ByteSize() > _STRIP_BYTES:
+            for f in ("raw_data", "float_data", "int32_data", "int64_data", "double_data"):
+                t.ClearField(f)
     initializers = {t.name for t in bound.graph.initializer}
     for vi in bound.graph.input:
         if vi.name in initializers:
@@ -227,6 +234,7 @@ _FOLDABLE = frozenset({"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cas
                        "Div", "Floor", "Ceil", "Range", "Reshape", "Identity", "Equal", "Where", "ConstantOfShape",
                        "Expand", "Neg", "Max", "Min", "Constant"})
 _FOLD_LIMIT = 1 << 16  # elements: shape-sized vectors (a Range over a frame width), never images
+_FOLD_INITIALIZER = 4096  # initializers worth folding are shape constants, never weights (those are stripped)
 
 
 def _fold_values(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...] | None]) -> dict[str, np.ndarray]:
@@ -234,7 +242,7 @@ def _fold_values(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...] | 
     from onnx.reference import ReferenceEvaluator
 
     values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer
-              if int(np.prod(t.dims, dtype=np.int64)) <= _FOLD_LIMIT}
+              if int(np.prod(t.dims, dtype=np.int64)) <= _FOLD_INITIALIZER}
     for node in model.graph.node:
         if node.op_type not in _FOLDABLE or node.domain not in ("", "ai.onnx"):
             continue
@@ -343,11 +351,13 @@ def _dtype(typed: _Typed, tensor: str) -> str | None:
 
 
 class _Linter:
-    def __init__(self, model: onnx.ModelProto, name: str, typed: _Typed, table: OpTable):
+    def __init__(self, model: onnx.ModelProto, name: str, typed: _Typed, table: OpTable,
+                 values: onnx.ModelProto | None = None):
         self.model, self.name, self.typed, self.table = model, name, typed, table
         g = model.graph
         self.nodes = list(g.node)
-        self.initializers = {t.name: t for t in g.initializer}
+        # initializer values from `values` (the unstripped model) where given
+        self.initializers = {t.name: t for t in (values or model).graph.initializer}
         self.inputs = [v.name for v in g.input if v.name not in self.initializers]
         self.outputs = [v.name for v in g.output]
         self.producer = {o: n for n in self.nodes for o in n.output}
@@ -561,7 +571,7 @@ def lint_model(
     table = table or load_op_table()
     bound = _bind_inputs(proto, shapes, name)
     typed = _infer(bound, name)
-    linter = _Linter(bound, name, typed, table)
+    linter = _Linter(bound, name, typed, table, values=proto)
     linter.run()
     every = [t for n in bound.graph.node for t in n.output if t] + linter.inputs
     sizes = _sizes(typed, every)
