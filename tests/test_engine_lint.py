@@ -315,3 +315,45 @@ def test_recipe_device_table_is_checked(tmp_path):
         load_recipe(path)
     assert isinstance(RECIPES[0], Recipe) and all(r.device is not None for r in RECIPES)
     assert Precision.FP16 in {r.precision for r in RECIPES}
+
+
+# --- what `export` and `calibrate` produce -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> list[Path]:
+    """FP32 / FP16 / INT8 graphs of the detector and one dequantizer, made as export/calibrate make them."""
+    torch = pytest.importorskip("torch")
+    from trt_gif2video.export import model_for_stem
+    from trt_gif2video.export.fp16 import make_fp16
+    from trt_gif2video.export.int8 import FeedsReader, make_int8
+    from trt_gif2video.export.onnx_export import example_feeds, export_module, load_deploy
+
+    out = tmp_path_factory.mktemp("generated")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a shared 2-core machine
+    files = []
+    try:
+        for stem in ("dither_detector", "dequant_nodither"):
+            mf = model_for_stem(stem)
+            fp32 = export_module(load_deploy(mf, weights_dir()), mf, out / f"{stem}.onnx", verify=False).path
+            feeds = [example_feeds(mf.network, 1, 64, 64, seed=s) for s in range(2)]
+            files += [fp32, make_fp16(fp32, out / f"{stem}.fp16.onnx"),
+                      make_int8(fp32, out / f"{stem}.int8.onnx", FeedsReader(feeds))]
+    finally:
+        torch.set_num_threads(threads)
+    return files
+
+
+def test_generated_fp32_fp16_int8_pass_the_lint_at_every_recipe(generated):
+    table_ops = set(load_op_table().ops)
+    for path in generated:
+        used = {n.op_type for n in _model(path).graph.node}
+        assert used <= table_ops, f"{path.name}: not in the TensorRT table: {sorted(used - table_ops)}"
+        kind = _network(path)
+        points = {p for r in RECIPES for p in (r.network(kind).shapes.min, r.network(kind).shapes.opt,
+                                                r.network(kind).shapes.max)}
+        for nhw in sorted(points, key=lambda p: (p.n, p.h, p.w)):
+            report = _lint_at(path, nhw)
+            assert report.ok, f"{nhw}: {report.findings[0].line()}"
+    assert {p.name.split(".")[1] for p in generated} == {"onnx", "fp16", "int8"}
