@@ -6,8 +6,9 @@ graph structure (exporter name scopes change with module names; data flow does n
 - grid sampling and everything computing its grid or consuming its output up to the next
   convolution: flow scaling, SuperSlomo's intermediate flows, the visibility blend
   (FP16 coordinates lose whole pixels at 1080p; REFERENCE.md section 3);
-- the palette re-quantization: ArgMin and every op between it and the previous
-  convolutions, the Gather(Elements) that reads the palette, and the palette's own path;
+- the palette re-quantization: its index search (ArgMin, or everything behind the
+  GatherElements that reads the palette) back to the previous convolutions, that gather and
+  what follows it to the next convolution, and the palette's own path;
 - the input normalization (uint8 -> float, layout) up to the first convolution and the
   output head from the last convolution to the uint8 cast.
 That leaves the convolutions, activations, pooling, resizing and concatenations of the
@@ -29,8 +30,9 @@ from .check import check_model, set_metadata
 # Convolutions bound the FP32 regions: they are where FP16 pays off.
 _BODY_OPS = frozenset({"Conv", "ConvTranspose"})
 _GRID_OPS = frozenset({"GridSample"})
-# the palette step: an index search by ArgMin, or (nets.blocks.nearest_index) by ReduceMin over keys
-_REQUANT_OPS = frozenset({"ArgMin", "ArgMax", "ReduceMin"})
+# the palette step: found by its index search (ArgMin) or by the GatherElements that reads the
+# palette with the found indices (nets.blocks.nearest_index searches with Min over exact keys)
+_REQUANT_OPS = frozenset({"ArgMin", "ArgMax", "GatherElements"})
 
 
 class _Graph:

@@ -6,6 +6,8 @@ and fuses identically in ONNX Runtime and TensorRT.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -54,6 +56,17 @@ PALETTE_CHUNK = 32
 _MAX_D = 3 * 255 * 255  # |p|^2 - 2 p.x lies in [-_MAX_D, _MAX_D] for p, x in 0..255
 
 
+def _static_size(t: torch.Tensor, dim: int) -> int:
+    """A dimension the deploy contract fixes (the palette's 256 entries) as a Python int.
+
+    Under the ONNX export's tracer this is meant to be a constant of the graph, so its
+    "trace might not generalize" warning is expected here and silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return int(t.shape[dim])
+
+
 def nearest_index(x: torch.Tensor, palette: torch.Tensor, chunk: int = PALETTE_CHUNK) -> torch.Tensor:
     """Index of the nearest palette colour (squared RGB distance) of every pixel, [N,1,H*W] int64.
 
@@ -76,11 +89,12 @@ def nearest_index(x: torch.Tensor, palette: torch.Tensor, chunk: int = PALETTE_C
     n, c, h, w = x.shape
     xs = torch.round(x.clamp(0.0, 1.0) * 255.0).reshape(n, c, h * w)  # [N,3,HW]
     pal = torch.round(palette * 255.0)  # [N,K,3]
-    entries = int(palette.shape[1])  # 256 in every deploy graph: a constant, not a traced Shape
+    entries = _static_size(palette, 1)
     if entries % chunk:  # whole chunks: pad by repeating entry 0, which never wins (an earlier equal entry does)
         pal = torch.cat([pal, pal[:, :1].expand(n, chunk - entries % chunk, 3)], dim=1)
-    # a constant 0..chunk-1 in the graph (an arange of a traced size would need a Range TensorRT must shape)
-    local = torch.tensor([[[float(i)] for i in range(chunk)]], dtype=x.dtype, device=x.device)  # [1,chunk,1]
+    # 0..chunk-1 of a Python int: folded to a constant in the export (a Range of a traced size
+    # would be a shape computation TensorRT has to resolve at build time)
+    local = torch.arange(chunk, dtype=x.dtype, device=x.device).reshape(1, chunk, 1)
     best_d = best_i = None
     for start in range(0, entries, chunk):
         p = pal[:, start : start + chunk]  # [N,chunk,3]
