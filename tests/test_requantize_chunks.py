@@ -111,3 +111,26 @@ def test_no_intermediate_larger_than_a_chunk_of_the_palette():
 def test_chunk_above_the_exactness_bound_is_refused():
     with pytest.raises(ValueError, match="chunk"):
         nearest_index(torch.rand(1, 3, 4, 4), torch.rand(1, 256, 3), chunk=64)
+
+
+def _tf32(t: torch.Tensor) -> torch.Tensor:
+    """Round float32 to TF32 (10 explicit mantissa bits, nearest-even), as a TF32 matmul reads its operands."""
+    bits = t.contiguous().view(torch.int32)
+    rounded = (bits + 0x0FFF + ((bits >> 13) & 1)) & ~0x1FFF
+    return rounded.view(torch.float32)
+
+
+def test_key_matmul_operands_are_exact_in_tf32():
+    """TensorRT may run the FP32 key matmul in TF32: every operand must survive that rounding."""
+    from trt_gif2video.nets.blocks import _MAX_D, _tf32_exact_parts
+
+    rng = np.random.default_rng(3)
+    pal = torch.from_numpy(rng.integers(0, 256, size=(2, 256, 3)).astype(np.float32))
+    pal[0, :4] = torch.tensor([[255.0, 255.0, 255.0], [0.0, 0.0, 0.0], [255.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+    local = (torch.arange(256) % PALETTE_CHUNK).float().reshape(1, 256, 1)
+    bias = ((pal * pal).sum(-1, keepdim=True) + _MAX_D) * PALETTE_CHUNK + local
+    parts = _tf32_exact_parts(bias)
+    assert torch.equal(sum(parts), bias) and float(bias.max()) < 2**24
+    for operand in (*parts, pal * (-2.0 * PALETTE_CHUNK), torch.arange(256.0)):
+        assert torch.equal(_tf32(operand), operand)
+    assert not torch.equal(_tf32(bias), bias)  # the bias itself would not survive: hence the parts
