@@ -89,7 +89,7 @@ def test_ties_across_and_inside_chunks_go_to_the_lowest_index():
 
 
 def test_no_intermediate_larger_than_a_chunk_of_the_palette():
-    """The largest tensor the step builds is [N, 32, H*W] (the old one was [N, 256, H*W])."""
+    """The largest tensor the step builds has 32 x N x H*W elements (the old one 256 x N x H*W)."""
     x = torch.rand(1, 3, 48, 64)
     pal = torch.rand(1, 256, 3)
     sizes = []
