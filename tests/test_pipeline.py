@@ -16,7 +16,7 @@ from trt_gif2video.cli import app
 from trt_gif2video.config import Backend, DitherChoice, OutputFormat
 from trt_gif2video.errors import GifDecodeError, ModelError, OutputError
 from trt_gif2video.models import WEIGHTS_ENV, Variant
-from trt_gif2video.pipeline import RestoreOptions, plan_jobs, restore, restore_many
+from trt_gif2video.pipeline import RestoreOptions, default_batch, plan_jobs, restore, restore_many
 from trt_gif2video.runtime.backends.base import SessionOptions
 
 H, W = 40, 50  # not multiples of 16 or 32: the runtime must pad and crop
@@ -53,7 +53,13 @@ def test_restore_end_to_end_with_onnxruntime(models, gif, tmp_path):
     # cross-fade 50 -> 70 by quarters; after 500 ms the last frame is held
     assert levels == [10, 20, 30, 40, 50, 55, 60, 65, 70, 80, 90, 90]
     assert result.variant is Variant.NODITHER and result.p_dither == pytest.approx(0.1)
-    assert "onnxruntime" in result.backend and result.interpolator_calls == 4
+    # one interpolator call per in-between frame: batch 1 on the CPU (pipeline.default_batch)
+    assert "onnxruntime" in result.backend and result.interpolator_calls == 6
+    batched = restore(gif, tmp_path / "out4", _opts(models, interp=2, fmt=OutputFormat.PNG_DIR, batch=4))
+    frames4 = _png_frames(tmp_path / "out4")
+    assert batched.interpolator_calls == 4 and len(frames4) == 12  # the same frames, fewer calls
+    assert all((a == b).all() for a, b in zip(frames4, frames))
+    assert default_batch(Backend.ONNXRUNTIME) == 1 and default_batch(Backend.TENSORRT) == 4
     assert seen[-1].frames_written == 12 and seen[-1].gif_frames_done == seen[-1].gif_frames_total == 5
 
 

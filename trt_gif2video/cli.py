@@ -326,7 +326,7 @@ def restore(
     dither: Annotated[DitherChoice, typer.Option(help="Dequantizer for dithered GIFs: detected, forced, or off.")] = DitherChoice.AUTO,
     interpolator: Annotated[InterpolatorChoice, typer.Option(help="Frame interpolator: ours, or pretrained RIFE with / without its refinement (run `trt-gif2video weights fetch rife` once).")] = InterpolatorChoice.OURS,
     fmt: Annotated[Optional[OutputFormat], typer.Option("--format", help="Output format (default: from the extension).")] = None,
-    tile: Annotated[Optional[int], typer.Option(help="Largest tile side in pixels for big frames (default: whole frames).")] = None,
+    tile: Annotated[Optional[int], typer.Option(help="Split big frames into tiles of at most this side in pixels; each also carries the networks' receptive-field margin of context, so tiles match whole frames (default: whole frames).")] = None,
     compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
     max_pixels: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more pixels per frame than this.", min=1)] = None,
     threads: Annotated[int, typer.Option(help="CPU threads per model (0 = backend default).", min=0)] = 0,
@@ -500,6 +500,7 @@ def build(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when the cache has the plan.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Only check the recipe against the ONNX files (no TensorRT needed).")] = False,
     device: Annotated[int, typer.Option(help="CUDA device index.", min=0)] = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the TensorRT lint per network and the equivalent trtexec command; build nothing (no TensorRT needed).")] = False,
 ) -> None:
     """Build TensorRT plans for this GPU from the ONNX models and a target recipe (cached)."""
     from .engine.build import BuildRequest, run_build
@@ -508,8 +509,17 @@ def build(
     networks = tuple(Net) if network is BuildNetworks.ALL else (Net(network.value),)
     request = BuildRequest(target=target, recipe_file=recipe, precision=precision, networks=networks, onnx_dir=onnx_dir,
                            cache_dir=cache_dir, version_compatible=version_compatible or None, opt_level=opt_level,
-                           workspace_mib=workspace, force=force, check_only=check, device=device)
+                           workspace_mib=workspace, force=force, check_only=check, device=device, dry_run=dry_run)
     used, specs, built = run_build(request, notify=_notify)
+    if dry_run:
+        from .engine.cache import default_cache_dir
+        from .engine.preflight import dry_run_lines
+
+        lines, ok = dry_run_lines(used, specs, cache_dir=cache_dir or default_cache_dir(), device=device)
+        typer.echo("\n".join(lines))
+        if not ok:
+            raise typer.Exit(1)
+        return
     for spec in specs:
         shapes = ", ".join(f"{name} {lo}..{hi}" for name, (lo, _, hi) in spec.profile.items())
         say(f"{spec.onnx.name}: recipe {used.target} ({spec.precision.value}) fits: {shapes}")

@@ -24,6 +24,7 @@ from ..config import Precision
 from ..errors import BackendUnavailableError, BadArgumentError, EngineBuildError, ModelError
 from ..models import Network, Variant, model_stem, onnx_path, require
 from . import compat
+from .preflight import lint_specs
 from .cache import EngineCache, EngineKey, Environment, atomic_write, slug, sha256_file
 from .recipe import (
     BuilderOptions,
@@ -340,6 +341,7 @@ class BuildRequest:
     force: bool = False
     check_only: bool = False  # validate recipe against the ONNX files, build nothing
     device: int = 0
+    dry_run: bool = False  # resolve and check shapes only; the caller prints preflight.dry_run_lines
 
 
 def resolve_recipe(request: BuildRequest) -> Recipe:
@@ -367,10 +369,13 @@ def resolve_recipe(request: BuildRequest) -> Recipe:
 
 def run_build(request: BuildRequest, notify: Callable[[str], None] = print) -> tuple[Recipe, list[BuildSpec], list[BuiltPlan]]:
     """Check the request, then (unless check_only) build or find every plan."""
-    if not request.check_only:
+    if not (request.check_only or request.dry_run):
         compat.import_tensorrt("build")  # the one-line answer comes before anything slow
     recipe = resolve_recipe(request)
     specs = plan_specs(recipe, request.networks, request.onnx_dir)
+    if request.dry_run:
+        return recipe, specs, []
+    lint_specs(recipe, specs)  # TensorRT's rules, checked statically: one line naming model, node, rule
     if request.check_only:
         return recipe, specs, []
     built = build_engines(specs, cache_dir=request.cache_dir, force=request.force, device=request.device, notify=notify)

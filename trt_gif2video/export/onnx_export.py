@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from torch.overrides import TorchFunctionMode
 
 from ..config import Precision
 from ..errors import ModelError
@@ -67,26 +66,11 @@ def example_feeds(network: Network, n: int = 1, height: int = 64, width: int = 6
             "t": rng.uniform(0.1, 0.9, size=n).astype(np.float32)}
 
 
-class _NoRounding(TorchFunctionMode):
-    """Run a deploy module with its final rounding and uint8 cast disabled (the mirror of `float_image_outputs`)."""
-
-    _ROUND = {torch.round, torch.Tensor.round, torch.floor, torch.Tensor.floor}
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in self._ROUND:
-            return args[0]
-        if func is torch.Tensor.byte:
-            return args[0]
-        if func in (torch.Tensor.to, torch.Tensor.type):
-            wanted = kwargs.get("dtype", args[1] if len(args) > 1 else None)
-            if wanted is torch.uint8:
-                return args[0]
-        return func(*args, **kwargs)
-
-
 def _torch_float(module: torch.nn.Module, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    with torch.no_grad(), _NoRounding():
+    from ..nets.deploy import unrounded_images
+
+    # only the output's rounding goes (the mirror of `float_image_outputs`); the palette step keeps its own
+    with torch.no_grad(), unrounded_images():
         out = module(*(torch.from_numpy(v) for v in feeds.values()))
     outs = out if isinstance(out, (tuple, list)) else (out,)
     return [o.float().numpy() for o in outs]
