@@ -271,4 +271,6 @@ class RifeDeploy(nn.Module):
     def forward(self, gif0: torch.Tensor, gif1: torch.Tensor, img0: torch.Tensor, img1: torch.Tensor,
                 t: torch.Tensor) -> torch.Tensor:
         frame = self.net(self._nchw(img0), self._nchw(img1), t)
-        return torch.round(frame.clamp(0.0, 1.0).permute(0, 2, 3, 1) * 255.0).to(torch.uint8)
+        from .deploy import to_image  # the shared uint8 tail (the export check reads it unrounded)
+
+        return to_image(frame, torch.uint8)
