@@ -18,7 +18,7 @@ import torch
 from ..config import Dither
 from ..errors import BadArgumentError, DataError
 from ..eval.metrics import psnr, ssim
-from ..nets.dequant import DequantConfig, Dequantizer
+from ..nets.dequant import DequantConfig, Dequantizer, requantize_rows
 from ..nets.deploy import DequantDeploy
 from ..nets.flops import dequant_gflops, n_params
 from ..nets.store import save_network
@@ -120,7 +120,7 @@ def train(opts: TrainOptions, data: DataPaths | None = None, spec: DequantTrainS
     def step_fn(step: int) -> torch.Tensor:
         pool.refresh(FRAMES_PER_STEP)
         gif, target, pal = to_tensors(pool.batch(opts.batch), device)
-        outs = net.forward_all(gif, pal)
+        outs = [o.float() for o in net.forward_all(gif, pal, requantize_rows)]  # losses in fp32 under bf16 autocast
         loss = restoration_loss(outs[-1], target)
         for o in outs[:-1]:
             loss = loss + spec.intermediate_weight * restoration_loss(o, target)
