@@ -224,6 +224,7 @@ def make_gif(
 class EvalSection(str, enum.Enum):
     ALL = "all"
     DEQUANT = "dequant"
+    REAL = "real"  # dequantization of GIFs made by ffmpeg / ImageMagick / gifski
     INTERP = "interp"
 
 
@@ -240,6 +241,7 @@ def eval_cmd(
     visual: Annotated[bool, typer.Option(help="Write side-by-side PNGs (GIF | restored | truth) beside the report.")] = False,
     quick: Annotated[bool, typer.Option(help="Fewer crops and intervals (a smoke run, not for published numbers).")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Corpus cache dir (default: the user cache).")] = None,
+    encoder: Annotated[Optional[list[str]], typer.Option(help="Section real: only these encoders (default: all; names in eval/encoders.py).")] = None,
 ) -> None:
     """PSNR/SSIM on the validation split: dequantization and interpolation, beside baselines."""
     from rich.console import Console
@@ -255,8 +257,9 @@ def eval_cmd(
             raise BadArgumentError(f'eval: --model must be STEM=PATH, got "{item}"')
         overrides[stem] = Path(path)
     cfg = EvalConfig(with_ffmpeg=not no_ffmpeg, visual_dir=out.parent / "visual" if visual else None,
+                     real_encoders=tuple(encoder or ()),
                      **({"crops_per_photo": 1, "max_intervals_per_clip": 4} if quick else {}))
-    sections = ("dequant", "interp") if section is EvalSection.ALL else (section.value,)
+    sections = ("dequant", "real", "interp") if section is EvalSection.ALL else (section.value,)
     console = Console(stderr=True)
     with console.status("evaluating on the validation split...") as status:
         def progress(key: str) -> None:
