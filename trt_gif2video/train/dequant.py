@@ -72,6 +72,10 @@ class DequantTrainSpec:
     val_size: int = 256
     val_sources: int | None = None  # cap on validation pictures (None = all)
     intermediate_weight: float = 0.5
+    # Frames from real encoders (train.real_pairs; build its cache first): this fraction of the
+    # pool's new frames, `real_per_source` random frames per training picture and encoder.
+    real_fraction: float = 0.0
+    real_per_source: int = 3
 
 
 def to_tensors(b: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -111,8 +115,16 @@ def train(opts: TrainOptions, data: DataPaths | None = None, spec: DequantTrainS
     val_src = load_sources(list(data.val_photos), list(data.val_videos))[: spec.val_sources]
     val = validation_frames(val_src, VAL_COLORS, variant.dithers, size=spec.val_size)
     # A resumed run draws new patches (seeded by the resume point is not worth the bookkeeping).
+    real = []
+    if spec.real_fraction > 0:
+        from .real_pairs import real_frames
+
+        real = real_frames(sources, variant is DequantVariant.DITHER, spec.real_per_source, spec.frame,
+                           log=log.write)
+        log.write(f"real-encoder frames: {len(real)} ({spec.real_fraction:.0%} of new pool frames)")
     pool = PatchPool(sources, Degradation(dithers=variant.dithers), patch=spec.patch, size=spec.pool,
-                     frame=spec.frame, seed=opts.seed + (1 if opts.resume else 0))
+                     frame=spec.frame, seed=opts.seed + (1 if opts.resume else 0), real=real,
+                     real_fraction=spec.real_fraction)
     net = Dequantizer(spec.config).to(device)
     log.write(f"dequant {variant.value}: {len(sources)} train pictures, {len(val)} val frames, "
               f"{n_params(net)} params, {dequant_gflops(net):.2f} GFLOPs per 480x270 frame, device {device}")
