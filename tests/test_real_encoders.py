@@ -135,3 +135,23 @@ def _is_crop(patch: np.ndarray, image: np.ndarray) -> bool:
     p = patch.shape[0]
     return any((image[y:y + p, x:x + p] == patch).all()
                for y in range(image.shape[0] - p + 1) for x in range(image.shape[1] - p + 1))
+
+
+def test_project_to_cell_puts_pixels_back_in_their_palette_cell():
+    from trt_gif2video.eval.cell import cell_agreement, project_to_cell
+    from trt_gif2video.quantize import quantize_rgb
+
+    truth = _frame(4, 32, 32)
+    gif, pal = quantize_rgb(truth, 8)
+    assert cell_agreement(truth, gif, pal) > 0.99  # median cut maps (nearly) every pixel to its nearest colour
+    rng = np.random.default_rng(0)
+    noisy = np.clip(truth.astype(int) + rng.integers(-40, 41, truth.shape), 0, 255).astype(np.uint8)
+    assert cell_agreement(noisy, gif, pal) < 0.9
+    fixed = project_to_cell(noisy, gif, pal)
+    assert cell_agreement(fixed, gif, pal) > 0.99
+    inside = (pal[nearest_palette_index(noisy, pal)] == gif).all(-1)
+    assert (fixed[inside] == noisy[inside]).all()  # pixels already in their cell are untouched
+    # projecting onto a convex set that holds the truth never moves a pixel away from the truth
+    d0 = np.linalg.norm(noisy.astype(float) - truth, axis=-1)
+    d1 = np.linalg.norm(fixed.astype(float) - truth, axis=-1)
+    assert (d1 <= d0 + 1.5).all() and d1.mean() < d0.mean()
