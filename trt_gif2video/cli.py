@@ -62,6 +62,7 @@ def main() -> None:
 
 from .models import Network, Variant  # noqa: E402 - torch-free; appended command's choices
 from .train import DeviceChoice  # noqa: E402
+from .train import Precision as TrainPrecision  # noqa: E402
 
 
 @app.command(rich_help_panel="Models")
@@ -77,6 +78,8 @@ def train(
     device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.AUTO,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
     threads: Annotated[int, typer.Option(help="torch CPU threads (the machine is shared).")] = 1,
+    precision: Annotated[TrainPrecision, typer.Option(help="bf16: autocast convs to bfloat16 (faster on AVX-512 BF16 CPUs; python -m trt_gif2video.train.speed).")] = TrainPrecision.FP32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (cosine decay).")] = 1e-3,
 ) -> None:
     """Train a network on the fetched corpus (needs torch); writes weights into the run folder."""
     import importlib
@@ -85,7 +88,7 @@ def train(
 
     name = f"dequant_{variant.value}" if network is Network.DEQUANT else network.value
     opts = TrainOptions(out=out or Path("runs") / name, steps=steps, minutes=minutes, resume=resume, seed=seed,
-                        device=device, batch=batch, threads=threads,
+                        device=device, batch=batch, threads=threads, precision=precision, lr=lr,
                         variant=variant.value if network is Network.DEQUANT else None)
     result = importlib.import_module(f".train.{network.value}", __package__).train(opts)
     typer.echo(f"trained {name}: {result.steps} steps in {result.wall_s / 60:.1f} min, loss {result.final_loss:.4g}; "

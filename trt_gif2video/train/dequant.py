@@ -173,3 +173,19 @@ def finish_from_checkpoint(out: Path, variant: DequantVariant, config: DequantCo
     metrics.update(steps=step, wall_min=elapsed / 60)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def validate_weights(weights: Path, variant: DequantVariant, data: DataPaths | None = None,
+                     val_size: int = DequantTrainSpec.val_size) -> dict:
+    """The trainer's final validation (same held-out frames as `finish`) on a weights file, e.g. the shipped one.
+
+    python -c "from pathlib import Path; from trt_gif2video.train.dequant import *; \
+print(validate_weights(Path('trt_gif2video/weights/dequant_nodither.safetensors'), DequantVariant.NODITHER))"
+    """
+    from ..nets.store import load_network
+
+    net = load_network(weights).float()
+    data = data or DataPaths.from_corpus()
+    val = validation_frames(load_sources(list(data.val_photos), list(data.val_videos)), VAL_COLORS,
+                            variant.dithers, size=val_size)
+    return evaluate(net.eval(), val)
