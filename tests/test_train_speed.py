@@ -65,3 +65,13 @@ def test_bf16_training_step_close_to_fp32_and_finite():
 def test_speed_benchmark_runs_each_case():
     for case in (SpeedCase(Precision.FP32, False, False), SpeedCase(Precision.BF16, True)):
         assert time_steps(case, batch=2, patch=16, steps=1, warmup=1, config=DequantConfig(widths=(8, 16))) > 0
+
+
+def test_interp_speed_benchmark_and_bf16_option_reach_the_loop():
+    from trt_gif2video.nets.interp import InterpConfig
+    from trt_gif2video.train.interp import InterpTrainConfig, _options
+    from trt_gif2video.train.speed import time_interp_steps
+
+    assert _options(InterpTrainConfig(precision=Precision.BF16)).precision is Precision.BF16
+    small = InterpConfig()
+    assert time_interp_steps(Precision.BF16, batch=1, crop=64, steps=1, warmup=0, config=small) > 0
