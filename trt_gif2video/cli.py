@@ -227,6 +227,7 @@ def main() -> None:
 
 from .models import Network, Variant  # noqa: E402 - torch-free; appended command's choices
 from .train import DeviceChoice  # noqa: E402
+from .train import Precision as TrainPrecision  # noqa: E402
 
 
 @app.command(rich_help_panel="Models")
@@ -242,6 +243,8 @@ def train(
     device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.AUTO,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
     threads: Annotated[int, typer.Option(help="torch CPU threads (the machine is shared).")] = 1,
+    precision: Annotated[TrainPrecision, typer.Option(help="bf16: autocast convs to bfloat16 (faster on AVX-512 BF16 CPUs; python -m trt_gif2video.train.speed).")] = TrainPrecision.FP32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (cosine decay).")] = 1e-3,
 ) -> None:
     """Train a network on the fetched corpus (needs torch); writes weights into the run folder."""
     import importlib
@@ -250,7 +253,7 @@ def train(
 
     name = f"dequant_{variant.value}" if network is Network.DEQUANT else network.value
     opts = TrainOptions(out=out or Path("runs") / name, steps=steps, minutes=minutes, resume=resume, seed=seed,
-                        device=device, batch=batch, threads=threads,
+                        device=device, batch=batch, threads=threads, precision=precision, lr=lr,
                         variant=variant.value if network is Network.DEQUANT else None)
     result = importlib.import_module(f".train.{network.value}", __package__).train(opts)
     say(f"trained {name}: {result.steps} steps in {result.wall_s / 60:.1f} min, loss {result.final_loss:.4g}; "
@@ -431,6 +434,7 @@ def make_gif(
 class EvalSection(str, enum.Enum):
     ALL = "all"
     DEQUANT = "dequant"
+    REAL = "real"  # dequantization of GIFs made by ffmpeg / ImageMagick / gifski
     INTERP = "interp"
 
 
@@ -447,6 +451,7 @@ def eval_cmd(
     visual: Annotated[bool, typer.Option(help="Write side-by-side PNGs (GIF | restored | truth) beside the report.")] = False,
     quick: Annotated[bool, typer.Option(help="Fewer crops and intervals (a smoke run, not for published numbers).")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Corpus cache dir (default: the user cache).")] = None,
+    encoder: Annotated[Optional[list[str]], typer.Option(help="Section real: only these encoders (default: all; names in eval/encoders.py).")] = None,
 ) -> None:
     """PSNR/SSIM on the validation split: dequantization and interpolation, beside baselines."""
     from rich.console import Console
@@ -462,8 +467,9 @@ def eval_cmd(
             raise BadArgumentError(f'eval: --model must be STEM=PATH, got "{item}"')
         overrides[stem] = Path(path)
     cfg = EvalConfig(with_ffmpeg=not no_ffmpeg, visual_dir=out.parent / "visual" if visual else None,
+                     real_encoders=tuple(encoder or ()),
                      **({"crops_per_photo": 1, "max_intervals_per_clip": 4} if quick else {}))
-    sections = ("dequant", "interp") if section is EvalSection.ALL else (section.value,)
+    sections = ("dequant", "real", "interp") if section is EvalSection.ALL else (section.value,)
     console = Console(stderr=True, quiet=is_quiet())
     with console.status("evaluating on the validation split...") as status:
         def progress(key: str) -> None:
