@@ -72,7 +72,9 @@ def requantize_rows(x: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
 def regif(x: torch.Tensor, gif: torch.Tensor, palette: torch.Tensor, requant: Requantizer = requantize
           ) -> torch.Tensor:
     """The paper's 12-channel refinement input, centred on 0 for the convs."""
-    q = requant(x, palette).to(x.dtype)
+    q = requant(x, palette)
+    if q.dtype != x.dtype:  # bf16 training; a no-op Cast would otherwise land in the exported graph
+        q = q.to(x.dtype)
     return torch.cat([x * 2 - 1, gif * 2 - 1, q * 2 - 1, gif - q], dim=1)
 
 
