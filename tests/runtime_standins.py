@@ -227,3 +227,41 @@ def write_gif(path: Path, frames: list[np.ndarray], delays_cs: list[int]) -> Pat
 def flat_frames(n: int, h: int, w: int) -> list[np.ndarray]:
     """n solid frames whose grey level encodes the frame index (10, 30, 50, ...)."""
     return [np.full((h, w, 3), 10 + 20 * (i % 12), np.uint8) for i in range(n)]
+
+
+# --- numpy references of the stand-ins: exact values before the uint8 rounding (float64, 0..255
+# scale), so a test can require every output pixel within half a level of them ------------------
+
+
+def ref_dequant(rgb: np.ndarray, palette: np.ndarray, offset: float = 0.0, stride: int = 16) -> np.ndarray:
+    """What the dequantizer stand-in computes for one HxWx3 frame and its Nx3 palette (after the
+    runtime's replicate padding to the stride and crop back), before rounding."""
+    from trt_gif2video.palette import pad_palette
+
+    h, w = rgb.shape[:2]
+    pal = pad_palette(palette).astype(np.float64) / 255.0
+    x = rgb.astype(np.float64) / 255.0
+    x = np.pad(x, ((0, -h % stride), (0, -w % stride), (0, 0)), mode="edge")
+    snapped = pal[np.argmin(((x[:, :, None, :] - pal[None, None]) ** 2).sum(-1), axis=-1)]
+    p = np.pad(snapped, ((1, 1), (1, 1), (0, 0)))
+    hh, ww = x.shape[:2]
+    blur = sum(p[dy:dy + hh, dx:dx + ww] for dy in range(3) for dx in range(3)) / 9.0
+    return (np.clip(blur + offset / 255.0, 0, 1) * 255.0)[:h, :w]
+
+
+def ref_interp(gif0, gif1, img0, img1, t: float) -> np.ndarray:
+    g0, g1, i0, i1 = (np.asarray(v, np.float64) for v in (gif0, gif1, img0, img1))
+    return np.clip((1 - t) * i0 + t * i1 + (g1 - g0) / 4.0, 0, 255)
+
+
+def ref_p_dither(frames: list[np.ndarray], bias: float) -> float:
+    """The detector stand-in's mean probability over frames (no padding: sizes multiple of 16)."""
+    steps = [np.abs(np.diff(f.astype(np.float64), axis=1)).mean() for f in frames]
+    return float(np.mean([min(1.0, max(0.0, bias + s / DETECTOR_STEP)) for s in steps]))
+
+
+def striped(h: int, w: int, base: int, step: int) -> np.ndarray:
+    """Vertical stripes alternating base / base + step: mean |horizontal step| is exactly `step`."""
+    rgb = np.full((h, w, 3), base, np.uint8)
+    rgb[:, 1::2] += np.uint8(step)
+    return rgb
