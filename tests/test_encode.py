@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -176,12 +177,59 @@ def test_missing_directory_fails_at_open(tmp_path):
     assert leftovers(tmp_path) == ["file"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only directory")
-def test_read_only_directory_fails_at_open(tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir(mode=0o555)
-    with pytest.raises(OutputError, match="cannot write"):
-        open_writer(ro / "out.mp4", 10)
+def _unprivileged(fn) -> tuple[int, str]:
+    """Run fn() in a forked child that first drops root to nobody (65534): root ignores mode bits.
+    A fork, not a new interpreter: the interpreter may live where nobody cannot read it."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into pytest
+        status = 1
+        try:
+            os.close(read)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            message = fn()
+            os.write(write, message.encode())
+            status = 0
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            os.write(write, f"{type(exc).__name__}: {exc}".encode())
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        text = fh.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), text
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and POSIX permissions")
+@pytest.mark.parametrize("name", ["out.mp4", "out.gif", "frames"])
+def test_read_only_directory_fails_at_open(name):
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="ro-test-"))  # pytest's tmp_path is 0700 root: nobody could not reach it
+    ro = base / "ro"
+    try:
+        base.chmod(0o755)
+        ro.mkdir()
+        ro.chmod(0o555)
+
+        def attempt() -> str:
+            try:
+                open_writer(ro / name, 10)
+            except OutputError as exc:
+                return str(exc)
+            return "UNEXPECTED: opened a writer in a read-only directory"
+
+        code, message = _unprivileged(attempt)
+        assert code == 0, message
+        assert message.startswith(str(ro)) and "cannot write" in message, message
+        assert os.listdir(ro) == []  # not even a temp file
+    finally:
+        ro.chmod(0o755)
+        shutil.rmtree(base)
 
 
 def test_resolve_format():
