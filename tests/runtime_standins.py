@@ -80,19 +80,21 @@ def _common_inits(stride: int, guard: str) -> list:
 
 
 def _snap_to_palette(x: str, palette: str, dst: str) -> tuple[list, list]:
-    """dst (NCHW float) = every pixel of x replaced by its nearest palette colour (squared
-    distance; the first of equal entries wins, so the padded palette changes nothing)."""
+    """dst (NCHW float) = every pixel of x replaced by its nearest palette colour, like the shipped
+    re-quantization: argmin over |p|^2 - 2 x.p (|x|^2 is the same for every entry), MatMul, ArgMin,
+    GatherElements; the first of equal entries wins, so the padded palette changes nothing."""
     nodes = [
         helper.make_node("Cast", [palette], ["pal_f"], to=TensorProto.FLOAT),
         helper.make_node("Div", ["pal_f", "c255"], ["pal"]),  # [N,256,3]
-        helper.make_node("Shape", [x], ["x_shape"]),  # N,3,H,W
         helper.make_node("Transpose", [x], ["x_nhwc"], perm=[0, 2, 3, 1]),
         helper.make_node("Reshape", ["x_nhwc", "flat_shape"], ["xf"]),  # [N,HW,3]
-        helper.make_node("Unsqueeze", ["xf", "axis2"], ["xf4"]),  # [N,HW,1,3]
-        helper.make_node("Unsqueeze", ["pal", "axis1"], ["pal4"]),  # [N,1,256,3]
-        helper.make_node("Sub", ["xf4", "pal4"], ["diff"]),
-        helper.make_node("Mul", ["diff", "diff"], ["sq"]),
-        helper.make_node("ReduceSum", ["sq", "axis3"], ["dist"], keepdims=0),  # [N,HW,256]
+        helper.make_node("Transpose", ["pal"], ["pal_t"], perm=[0, 2, 1]),  # [N,3,256]
+        helper.make_node("MatMul", ["xf", "pal_t"], ["xp"]),  # [N,HW,256]
+        helper.make_node("Mul", ["pal", "pal"], ["pal_sq"]),
+        helper.make_node("ReduceSum", ["pal_sq", "axis2"], ["pal_n"], keepdims=0),  # [N,256]
+        helper.make_node("Unsqueeze", ["pal_n", "axis1"], ["pal_n3"]),  # [N,1,256]
+        helper.make_node("Mul", ["xp", "two"], ["xp2"]),
+        helper.make_node("Sub", ["pal_n3", "xp2"], ["dist"]),
         helper.make_node("ArgMin", ["dist"], ["idx"], axis=2, keepdims=1, select_last_index=0),  # [N,HW,1]
         helper.make_node("Shape", ["xf"], ["xf_shape"]),
         helper.make_node("Expand", ["idx", "xf_shape"], ["idx3"]),  # [N,HW,3]
@@ -105,7 +107,7 @@ def _snap_to_palette(x: str, palette: str, dst: str) -> tuple[list, list]:
         numpy_helper.from_array(np.array([0, -1, 3], np.int64), "flat_shape"),
         numpy_helper.from_array(np.array([1], np.int64), "axis1"),
         numpy_helper.from_array(np.array([2], np.int64), "axis2"),
-        numpy_helper.from_array(np.array([3], np.int64), "axis3"),
+        numpy_helper.from_array(np.array(2.0, np.float32), "two"),
     ]
     return nodes, inits
 
