@@ -137,7 +137,7 @@ def restore(
     precision: Annotated[Precision, typer.Option(help="Model precision.")] = Precision.FP32,
     dither: Annotated[DitherChoice, typer.Option(help="Dequantizer for dithered GIFs: detected, forced, or off.")] = DitherChoice.AUTO,
     fmt: Annotated[Optional[OutputFormat], typer.Option("--format", help="Output format (default: from the extension).")] = None,
-    tile: Annotated[Optional[int], typer.Option(help="Largest tile side in pixels for big frames (default: whole frames).")] = None,
+    tile: Annotated[Optional[int], typer.Option(help="Split big frames into tiles of at most this side in pixels; each also carries the networks' receptive-field margin of context, so tiles match whole frames (default: whole frames).")] = None,
     compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
     max_pixels: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more pixels per frame than this.", min=1)] = None,
     threads: Annotated[int, typer.Option(help="CPU threads per model (0 = backend default).", min=0)] = 0,
