@@ -238,10 +238,8 @@ def flat_frames(n: int, h: int, w: int) -> list[np.ndarray]:
 def ref_dequant(rgb: np.ndarray, palette: np.ndarray, offset: float = 0.0, stride: int = 16) -> np.ndarray:
     """What the dequantizer stand-in computes for one HxWx3 frame and its Nx3 palette (after the
     runtime's replicate padding to the stride and crop back), before rounding."""
-    from trt_gif2video.palette import pad_palette
-
     h, w = rgb.shape[:2]
-    pal = pad_palette(palette).astype(np.float64) / 255.0
+    pal = np.asarray(palette, np.float64) / 255.0  # the frame's own palette, unpadded: padding must change nothing
     x = rgb.astype(np.float64) / 255.0
     x = np.pad(x, ((0, -h % stride), (0, -w % stride), (0, 0)), mode="edge")
     snapped = pal[np.argmin(((x[:, :, None, :] - pal[None, None]) ** 2).sum(-1), axis=-1)]

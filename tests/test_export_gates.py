@@ -79,6 +79,12 @@ def test_psnr_gates_sit_at_the_stated_limits(precision, limit):
     assert f"gate {limit}" in _drop(precision, limit + 0.01).line()
 
 
+def test_a_drop_of_exactly_the_limit_passes():
+    # 32.0 - 31.5 is exactly 0.5 in binary floating point: "at most 0.5 dB" includes it
+    assert PrecisionDrop("m.onnx", Precision.INT8, 8, "onnxruntime", psnr_fp32=32.0, psnr_variant=31.5,
+                         psnr_variant_vs_fp32=50.0).passes()
+
+
 def test_detector_gate_limits_probability_change_and_flips():
     def det(mean: float, flips: int) -> PrecisionDrop:
         return PrecisionDrop("d.onnx", Precision.INT8, 100, "onnxruntime", mean_prob_diff=mean, max_prob_diff=mean,

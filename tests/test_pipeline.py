@@ -83,7 +83,23 @@ def test_tiled_restore_matches_whole_frames(models, tmp_path):
     frames = [np.minimum(f, 250).astype(np.uint8) + rng.integers(0, 2, f.shape, dtype=np.uint8) for f in frames]
     src = standins.write_gif(tmp_path / "big.gif", frames, [10, 10])
     restore(src, tmp_path / "whole", _opts(models, interp=2, dither=DitherChoice.NO, fmt=OutputFormat.PNG_DIR))
-    restore(src, tmp_path / "tiled", _opts(models, interp=2, dither=DitherChoice.NO, tile=96, fmt=OutputFormat.PNG_DIR))
+    from trt_gif2video.runtime.backends.onnxruntime import OnnxRuntimeSession
+
+    widths = []
+    original = OnnxRuntimeSession._infer_impl
+
+    def spy(self, feeds):
+        widths.append(next(v.shape[2] for v in feeds.values() if v.ndim == 4))
+        return original(self, feeds)
+
+    OnnxRuntimeSession._infer_impl = spy
+    try:
+        restore(src, tmp_path / "tiled", _opts(models, interp=2, dither=DitherChoice.NO, tile=96, fmt=OutputFormat.PNG_DIR))
+    finally:
+        OnnxRuntimeSession._infer_impl = original
+    # really tiled: the dequantizer (margin 32) ran on 160-px windows of the 176-px padded width; the
+    # interpolator's 64-px margin makes its window the whole 192-px width
+    assert set(widths) == {160, 192}
     whole, tiled = _png_frames(tmp_path / "whole"), _png_frames(tmp_path / "tiled")
     assert len(whole) == len(tiled) == 4
     for a, b in zip(whole, tiled):  # tiles carry the stand-ins' receptive-field margin: exact everywhere

@@ -1,0 +1,84 @@
+"""The receptive-field walk over ONNX graphs (stages/receptive.py), on graphs with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from trt_gif2video.errors import ModelError
+from trt_gif2video.stages.receptive import receptive_radius, tile_margin
+
+
+def _graph(nodes, inits, inputs=("x",), output="y"):
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 3, "H", "W"]) for n in inputs]
+    out = helper.make_tensor_value_info(output, TensorProto.FLOAT, None)
+    return helper.make_model(helper.make_graph(nodes, "g", ins, [out], inits),
+                             opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _w(name, k):
+    return numpy_helper.from_array(np.zeros((3, 3, k, k), np.float32), name)
+
+
+def test_conv_chain_adds_each_kernels_reach_at_its_resolution():
+    nodes = [
+        helper.make_node("Conv", ["x", "w3"], ["a"], pads=[1, 1, 1, 1]),  # +1
+        helper.make_node("AveragePool", ["a"], ["b"], kernel_shape=[2, 2], strides=[2, 2]),  # +1, jump 2
+        helper.make_node("Conv", ["b", "w3"], ["c"], pads=[1, 1, 1, 1]),  # +1 x 2
+        helper.make_node("Conv", ["c", "w5"], ["d"], pads=[4, 4, 4, 4], dilations=[2, 2]),  # 2 taps x dilation 2, x 2
+        helper.make_node("Resize", ["d", "", "scales"], ["e"], mode="linear"),  # +2 (one coarse element), jump 1
+        helper.make_node("Add", ["e", "x"], ["y"]),
+    ]
+    inits = [_w("w3", 3), _w("w5", 5), numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
+    assert receptive_radius(_graph(nodes, inits)) == 1 + 1 + 2 + 8 + 2
+
+
+def test_conv_transpose_and_a_7x7_head():
+    nodes = [
+        helper.make_node("Conv", ["x", "w7"], ["a"], pads=[3, 3, 3, 3], strides=[2, 2]),  # +3, jump 2
+        helper.make_node("ConvTranspose", ["a", "wt"], ["y"], strides=[2, 2]),  # +2, jump 1
+    ]
+    inits = [_w("w7", 7), numpy_helper.from_array(np.zeros((3, 3, 2, 2), np.float32), "wt")]
+    assert receptive_radius(_graph(nodes, inits)) == 3 + 2
+
+
+def test_grid_sample_adds_the_flow_bound_read_from_the_graph():
+    nodes = [
+        helper.make_node("Conv", ["x", "w3"], ["f"], pads=[1, 1, 1, 1]),  # flow features: radius 1
+        helper.make_node("Tanh", ["f"], ["ft"]),
+        helper.make_node("Mul", ["ft", "m"], ["flow"]),  # |flow| <= 40 px
+        helper.make_node("Transpose", ["flow"], ["grid4"], perm=[0, 2, 3, 1]),
+        helper.make_node("Slice", ["grid4", "s0", "s2", "s3"], ["grid"]),
+        helper.make_node("GridSample", ["img", "grid"], ["y"], padding_mode="border"),
+    ]
+    inits = [_w("w3", 3), numpy_helper.from_array(np.array(40.0, np.float32), "m"),
+             numpy_helper.from_array(np.array([0], np.int64), "s0"), numpy_helper.from_array(np.array([2], np.int64), "s2"),
+             numpy_helper.from_array(np.array([3], np.int64), "s3")]
+    model = _graph(nodes, inits, inputs=("x", "img"))
+    assert receptive_radius(model) == 40  # the sampled image moves by up to 40 px; the grid itself sees 1
+    unbounded = _graph(nodes[:2] + [helper.make_node("Add", ["ft", "ft"], ["flow"])] + nodes[3:], inits,
+                       inputs=("x", "img"))
+    with pytest.raises(ModelError, match="cannot bound the flow"):
+        receptive_radius(unbounded)
+
+
+def test_global_pooling_sees_the_whole_frame_and_cannot_be_tiled():
+    nodes = [helper.make_node("ReduceMean", ["x"], ["y"], axes=[2, 3], keepdims=1)]
+    assert receptive_radius(_graph(nodes, [])) == math.inf
+    with pytest.raises(ModelError, match="cannot be tiled"):
+        tile_margin(math.inf, 16)
+
+
+@pytest.mark.parametrize("radius, stride, margin", [(0, 16, 0), (1, 16, 16), (16, 16, 16), (274, 16, 288), (566, 32, 576)])
+def test_tile_margin_covers_the_radius_on_the_stride_grid(radius, stride, margin):
+    assert tile_margin(radius, stride) == margin
+
+
+def test_onnx_files_are_read_without_external_data(tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "w3"], ["y"], pads=[1, 1, 1, 1])]
+    onnx.save(_graph(nodes, [_w("w3", 3)]), tmp_path / "m.onnx")
+    assert receptive_radius(tmp_path / "m.onnx") == 1
