@@ -22,6 +22,7 @@ import runtime_standins as standins
 from trt_gif2video.config import Backend, DitherChoice, OutputFormat
 from trt_gif2video.io.gif_decode import read_frames
 from trt_gif2video.models import Network, Variant
+from trt_gif2video import pipeline
 from trt_gif2video.pipeline import RestoreOptions, restore
 from trt_gif2video.runtime.backends.base import SessionOptions, open_session
 from trt_gif2video.stages.dequantize import DequantizeConfig, Dequantizer, detect_dither
@@ -94,13 +95,15 @@ def test_restore_matches_the_reference_pixel_for_pixel(models, gif, tmp_path, di
     got = _png_frames(tmp_path / "out")
     _check_against_reference(gif, got, offset)
     # --compare: the GIF frame a viewer sees at that time on the left, the restored frame on the right
+    # (a label strip above and a divider between the halves, where the layout has them)
+    header, divider = getattr(pipeline, "COMPARE_HEADER", 0), getattr(pipeline, "COMPARE_DIVIDER", 0)
     gif_frames = read_frames(gif)
     sbs = _png_frames(tmp_path / "cmp")
     assert len(sbs) == len(SCHEDULE)
     for (shown, _, _), panel, restored in zip(SCHEDULE, sbs, got):
-        assert panel.shape == (H, 2 * W, 3)
-        np.testing.assert_array_equal(panel[:, :W], gif_frames[shown].rgb)
-        np.testing.assert_array_equal(panel[:, W:], restored)
+        assert panel.shape == (H + header, 2 * W + divider, 3)
+        np.testing.assert_array_equal(panel[header:, :W], gif_frames[shown].rgb)
+        np.testing.assert_array_equal(panel[header:, W + divider :], restored)
 
 
 def test_each_frame_of_a_batch_gets_its_own_palette(models, gif):

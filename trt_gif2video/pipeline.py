@@ -31,6 +31,7 @@ from .runtime.backends.base import SessionOptions, open_session, resolve_backend
 from .stages.dequantize import DequantizeConfig, Dequantizer
 from .stages.interpolate import Interpolator, OutputFrame, output_fps
 from .stages.pad import TileSpec
+from .stages.receptive import with_receptive_radius
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,8 @@ def restore(
     backend, reason = resolve_backend(options.backend, options.session.device)
 
     def open_model(network: Network, variant: Variant | None = None):
-        return open_session(network, backend, options.precision, variant=variant, options=options.session)
+        session = open_session(network, backend, options.precision, variant=variant, options=options.session)
+        return with_receptive_radius(session, network, variant, options.session.models_dir)  # tiles need it
 
     tiles = options.tiles
     dequantizer = Dequantizer(open_model, DequantizeConfig(batch=options.batch, dither=options.dither, tiles=tiles))

@@ -27,6 +27,10 @@ MUTATIONS = [
      "    if False:\n        raise ModelError", GATES, "the FP16/INT8 gate measures but never refuses"),
     ("compare-left-restored", "pipeline.py", "np.concatenate([frame.source.rgb, frame.rgb], axis=1)",
      "np.concatenate([frame.rgb, frame.rgb], axis=1)", PIPE, "--compare's left half shows the restored frame"),
+    ("compare-left-restored-alpha", "pipeline.py",  # the same, in the labelled layout with alpha (wip-gifsem)
+     "gif = alpha_stage.composite(frame.source.rgb, frame.source.alpha, background)",
+     "gif = alpha_stage.composite(frame.rgb, frame.alpha, background)", PIPE,
+     "--compare's left half shows the restored frame (labelled layout)"),
     # --- stages/dequantize.py ------------------------------------------------------------------
     ("detector-max", "stages/dequantize.py", 'p = float(np.mean(detector.infer({"gif": batch})["p_dither"]))',
      'p = float(np.max(detector.infer({"gif": batch})["p_dither"]))', PIPE, "detector: max instead of mean over frames"),
@@ -51,8 +55,8 @@ MUTATIONS = [
      "end = Fraction(last.timestamp_ms)", TIMING, "the last GIF frame is not held for its delay"),
     ("fps-max", "stages/interpolate.py", "statistics.median_low(delays_ms)", "max(delays_ms)", TIMING,
      "GIF rate from the longest delay instead of the median"),
-    ("t0-wrong-source", "stages/interpolate.py", "yield OutputFrame(k, s, ra, fa, 0.0)",
-     "yield OutputFrame(k, s, ra, fb, 0.0)", TIMING, "frames at t = 0 report the next GIF frame as shown"),
+    ("t0-wrong-source", "stages/interpolate.py", "yield OutputFrame(k, s, ra, fa, 0.0",
+     "yield OutputFrame(k, s, ra, fb, 0.0", TIMING, "frames at t = 0 report the next GIF frame as shown"),
     ("no-margin-interp", "stages/interpolate.py", "margin=session_margin(session, stride),", "margin=0,",
      ["tests/test_tiling_shipped.py"], "interpolator tiles without their receptive-field margin"),
     # --- stages/pad.py --------------------------------------------------------------------------

@@ -176,9 +176,23 @@ def tile_margin(radius: float, stride: int) -> int:
     return -(-math.ceil(radius) // stride) * stride
 
 
+RADIUS_KEY = "receptive_radius"  # Session.metadata: how far an output pixel looks, in input pixels
+
+
+def with_receptive_radius(session, network, variant=None, models_dir: Path | None = None):
+    """`session`, its metadata stating the network's radius. Every backend (ONNX Runtime, TensorRT,
+    torch) runs the same architecture, so the radius is read from the FP32 ONNX graph beside the
+    weights; the dither detector is never tiled and gets none."""
+    from ..models import Network, onnx_path
+
+    if RADIUS_KEY not in session.metadata and Network(network) is not Network.DITHER:
+        path = onnx_path(network, variant, root=models_dir)
+        if path.is_file():
+            session.metadata[RADIUS_KEY] = str(file_radius(path))
+    return session
+
+
 def session_margin(session, stride: int) -> int | None:
     """The tile margin for a session (`tile_margin` of its stated radius); None when it states none."""
-    from ..runtime.backends.base import receptive_radius
-
-    radius = receptive_radius(session)
-    return None if radius is None else tile_margin(radius, stride)
+    value = session.metadata.get(RADIUS_KEY)
+    return tile_margin(float(value), stride) if value else None

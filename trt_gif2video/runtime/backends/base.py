@@ -19,7 +19,7 @@ import numpy as np
 
 from ...config import Backend, Precision
 from ...errors import BackendUnavailableError, BadArgumentError, ModelError
-from ...models import STRIDE, Network, Variant, onnx_path
+from ...models import STRIDE, Network, Variant
 
 Dim = Union[int, str, None]  # fixed size, named symbolic dim, or unknown
 
@@ -202,34 +202,12 @@ def open_session(
     if chosen is Backend.ONNXRUNTIME:
         from .onnxruntime import open_onnxruntime
 
-        session = open_onnxruntime(network, variant, precision, options)
-    elif chosen is Backend.TORCH:
+        return open_onnxruntime(network, variant, precision, options)
+    if chosen is Backend.TORCH:
         from .torch_backend import open_torch
 
-        session = open_torch(network, variant, precision, options)
-    else:
-        session = _open_tensorrt(network, variant, precision, options)
-    return _with_receptive_radius(session, network, variant, options)
-
-
-RADIUS_KEY = "receptive_radius"  # metadata: how far an output pixel looks, in input pixels (stages/receptive.py)
-
-
-def _with_receptive_radius(session: Session, network: Network, variant: Variant | None, options: SessionOptions) -> Session:
-    """Every backend runs the same architecture: its radius is read from the FP32 ONNX graph beside it."""
-    if RADIUS_KEY not in session.metadata and network is not Network.DITHER:  # the detector is never tiled
-        path = onnx_path(network, variant, root=options.models_dir)
-        if path.is_file():
-            from ...stages.receptive import file_radius
-
-            session.metadata[RADIUS_KEY] = str(file_radius(path))
-    return session
-
-
-def receptive_radius(session: Session) -> float | None:
-    """The session's receptive-field radius in input pixels, None when unknown."""
-    value = session.metadata.get(RADIUS_KEY)
-    return float(value) if value else None
+        return open_torch(network, variant, precision, options)
+    return _open_tensorrt(network, variant, precision, options)
 
 
 def _open_tensorrt(network: Network, variant: Variant | None, precision: Precision, options: SessionOptions) -> Session:
