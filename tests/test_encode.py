@@ -145,6 +145,20 @@ def test_exception_mid_write_leaves_nothing(tmp_path, name):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("name", ["x.mp4", "x.gif", "xdir"])
+def test_a_frame_that_fails_to_encode_leaves_nothing_even_outside_a_with_block(tmp_path, name, monkeypatch):
+    w = open_writer(tmp_path / name, 10)
+    w.write(smooth(0))
+
+    def broken(rgb):
+        raise ValueError("encoder rejected the frame")
+
+    monkeypatch.setattr(w, "_write", broken)
+    with pytest.raises(OutputError, match="encoding frame 1 failed: encoder rejected the frame"):
+        w.write(smooth(1))
+    assert leftovers(tmp_path) == []  # the writer cleaned up itself: no abort() or __exit__ needed
+
+
 def test_failure_keeps_the_previous_file(tmp_path):
     target = tmp_path / "keep.mp4"
     target.write_bytes(b"previous")
