@@ -88,8 +88,19 @@ def test_tiling_needs_a_known_margin_and_a_sane_tile():
     assert run_tiled(_blur, {"img": img}, zero, 16, TileSpec(max_tile=128), margin=None).shape == img.shape  # fits
     with pytest.raises(BadArgumentError, match="--tile must be >= 32"):
         TileSpec(max_tile=16)
-    with pytest.raises(BadArgumentError, match="cannot hold a tile plus"):
+    with pytest.raises(BadArgumentError, match="largest input side 96 px cannot hold a tile plus"):
         run_tiled(_blur, {"img": img}, zero, 16, TileSpec(max_tile=64), ShapeLimits(max_hw=(96, 96)), margin=48)
+    # an axis that fits the engine whole is not tiled, however big the margin: only the wide one is
+    wide = np.random.default_rng(1).integers(0, 256, (1, 96, 400, 3), dtype=np.uint8)
+    shapes = []
+
+    def fn(feeds):
+        shapes.append(feeds["img"].shape[1:3])
+        return _blur(feeds)
+
+    got = run_tiled(fn, {"img": wide}, zero, 16, limits=ShapeLimits(max_hw=(96, 256)), margin=40)
+    np.testing.assert_array_equal(got, _blur({"img": wide, **zero}))
+    assert set(shapes) == {(96, 240)} and len(shapes) == 3  # cores <= 256 - 2 x 48: 400 -> 3 x 144, +96 each
 
 
 class Profiled(Session):

@@ -121,25 +121,35 @@ def run_tiled(
     return _run_tiles(fn, images, others, stride, tiles, limits, pad_mode, margin)
 
 
+def _axis_core(length: int, max_tile: int | None, max_side: int | None, margin: int, stride: int) -> int:
+    """Largest kept core along one axis: the whole axis when it fits the tile and the engine,
+    else the tile, shrunk so core plus both margins fit the engine's largest input."""
+    if length <= min(max_tile or length, max_side or length):
+        return length
+    core = min(max_tile or length, length)
+    if max_side is not None:
+        core = min(core, max_side - 2 * margin)
+        if core < stride:
+            raise BadArgumentError(f"tile: the engine's largest input side {max_side} px cannot hold a tile plus the "
+                                   f"network's {margin}-px receptive-field margin on each side; build the engine "
+                                   "with a larger maximum shape")
+    return core
+
+
 def _run_tiles(fn, images, others, stride, tiles: TileSpec, limits: ShapeLimits, pad_mode: PadMode,
                margin: int | None) -> np.ndarray:
     first = next(iter(images.values()))
     n, h, w = first.shape[:3]
     padded = {k: pad_to_stride(v, stride, pad_mode, limits.min_hw) for k, v in images.items()}
     ph, pw = padded[next(iter(padded))].shape[1:3]
-    core_h, core_w = (tiles.max_tile or ph, tiles.max_tile or pw)
-    if ph <= core_h and pw <= core_w and (limits.max_hw is None or (ph <= limits.max_hw[0] and pw <= limits.max_hw[1])):
+    max_h, max_w = limits.max_hw or (None, None)
+    if ph <= min(tiles.max_tile or ph, max_h or ph) and pw <= min(tiles.max_tile or pw, max_w or pw):
         return crop(fn({**padded, **others}), h, w)
     if margin is None:
         raise BadArgumentError("tile: this model does not state its receptive field, so it cannot be tiled exactly")
-    if limits.max_hw is not None:  # the engine's largest input must hold a core plus both margins
-        core_h, core_w = min(core_h, limits.max_hw[0] - 2 * margin), min(core_w, limits.max_hw[1] - 2 * margin)
-        if min(core_h, core_w) < stride:
-            raise BadArgumentError(f"tile: the engine's largest input {limits.max_hw[0]}x{limits.max_hw[1]} cannot hold "
-                                   f"a tile plus the network's {margin}-px receptive-field margin on each side; "
-                                   "build the engine with a larger maximum shape")
-    rows = tile_windows(ph, core_h, margin, stride, limits.min_hw[0])
-    cols = tile_windows(pw, core_w, margin, stride, limits.min_hw[1])
+    margin = padded_size(margin, stride)  # tile origins stay on the stride grid
+    rows = tile_windows(ph, _axis_core(ph, tiles.max_tile, max_h, margin, stride), margin, stride, limits.min_hw[0])
+    cols = tile_windows(pw, _axis_core(pw, tiles.max_tile, max_w, margin, stride), margin, stride, limits.min_hw[1])
     out = np.empty((n, ph, pw, 3), np.uint8)
     for r in rows:
         for c in cols:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
