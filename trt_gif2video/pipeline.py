@@ -232,7 +232,9 @@ def restore(
 def _interp_opener(options: RestoreOptions, backend: Backend) -> Callable[[], Session]:
     """Opens the chosen interpolator. RIFE is checked for here, before any output exists."""
     if options.interpolator is InterpolatorChoice.OURS:
-        return lambda: open_session(Network.INTERP, backend, options.precision, options=options.session)
+        return lambda: with_receptive_radius(  # tiles need it
+            open_session(Network.INTERP, backend, options.precision, options=options.session),
+            Network.INTERP, None, options.session.models_dir)
     from .pretrained import RifeVariant, require_rife_onnx, rife_models_dir
 
     variant = RifeVariant(refine=options.interpolator is InterpolatorChoice.RIFE)
