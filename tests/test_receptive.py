@@ -82,3 +82,83 @@ def test_onnx_files_are_read_without_external_data(tmp_path):
     nodes = [helper.make_node("Conv", ["x", "w3"], ["y"], pads=[1, 1, 1, 1])]
     onnx.save(_graph(nodes, [_w("w3", 3)]), tmp_path / "m.onnx")
     assert receptive_radius(tmp_path / "m.onnx") == 1
+
+
+# --- the chunked palette step: per pixel, though it reduces and gathers -------------------------
+
+def _ints(name, values):
+    return numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+def _palette_step(argmin_axis=2, gather_from="pal_t", matmul=("at", "pal_t"), back=("n", "c", "h", "w")):
+    """conv 3x3 (radius 1), then the shipped re-quantization's shape: [N,C,H,W] -> [N,H*W,C] by
+    shapes read from the tensor, keys = MatMul with the palette, ArgMin over the entries,
+    GatherElements from the palette, Reshape back to [N,C,H,W]. Arguments break one step."""
+    nodes = [helper.make_node("Conv", ["x", "w3"], ["a"], pads=[1, 1, 1, 1]), helper.make_node("Shape", ["a"], ["s"])]
+    nodes += [helper.make_node("Gather", ["s", f"i{k}"], [d], axis=0) for k, d in enumerate("nchw")]
+    nodes += [
+        helper.make_node("Mul", ["h", "w"], ["hw"]),
+        *[helper.make_node("Unsqueeze", [d, "zero"], [f"{d}1"]) for d in ("n", "c", "h", "w", "hw")],
+        helper.make_node("Concat", ["n1", "c1", "hw1"], ["flat"], axis=0),
+        helper.make_node("Reshape", ["a", "flat"], ["af"]),  # [N,C,HW]
+        helper.make_node("Transpose", ["af"], ["at"], perm=[0, 2, 1]),  # [N,HW,C]
+        helper.make_node("Transpose", ["palette"], ["pal_t"], perm=[0, 2, 1]),  # [N,C,K]
+        helper.make_node("MatMul", list(matmul), ["key"]),  # [N,HW,K]
+        helper.make_node("ArgMin", ["key"], ["idx"], axis=argmin_axis, keepdims=1),  # [N,HW,1]
+        helper.make_node("Transpose", ["idx"], ["idx_t"], perm=[0, 2, 1]),  # [N,1,HW]
+        helper.make_node("Expand", ["idx_t", "flat"], ["idx3"]),  # [N,C,HW]
+        helper.make_node("GatherElements", [gather_from, "idx3"], ["snapped"], axis=2),
+        helper.make_node("Concat", [f"{d}1" for d in back], ["full"], axis=0),
+        helper.make_node("Reshape", ["snapped", "full"], ["y"]),
+    ]
+    inits = [_w("w3", 3), _ints("zero", [0])] + [_ints(f"i{k}", k) for k in range(4)]
+    model = _graph(nodes, inits)
+    model.graph.input.append(helper.make_tensor_value_info("palette", TensorProto.FLOAT, ["N", 256, 3]))
+    return model
+
+
+def test_the_palette_step_is_per_pixel():
+    assert receptive_radius(_palette_step()) == 1  # the conv in front; the palette step adds nothing
+
+
+@pytest.mark.parametrize("broken", [
+    {"argmin_axis": 1},  # the minimum over pixels instead of palette entries
+    {"gather_from": "af"},  # image values gathered along H*W by the indices
+    {"matmul": ("af", "at")},  # a sum over H*W
+    {"back": ("n", "c", "w", "h")},  # reshaped back to [N,C,W,H]: rows and columns scrambled
+])
+def test_a_palette_step_that_mixes_pixels_sees_the_whole_frame(broken):
+    assert receptive_radius(_palette_step(**broken)) == math.inf
+
+
+def _nhwc(nodes, inits=()):
+    x = helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", "H", "W", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    return helper.make_model(helper.make_graph(nodes, "g", [x], [y], list(inits)),
+                             opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("axes, radius", [([3], 0), ([-1], 0), ([1, 2], math.inf), ([2], math.inf)])
+def test_reductions_are_read_in_the_inputs_layout(axes, radius):
+    # NHWC input: axis 3 is the colour, 1 and 2 are H and W
+    nodes = [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMax", ["xf"], ["y"], axes=axes, keepdims=1)]
+    assert receptive_radius(_nhwc(nodes)) == radius
+
+
+@pytest.mark.parametrize("node, inits, radius", [
+    (helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"]), [_ints("st", [0]), _ints("en", [2]), _ints("ax", [3])], 0),
+    (helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"]), [_ints("st", [1]), _ints("en", [9]), _ints("ax", [2])], math.inf),
+    (helper.make_node("Concat", ["x", "x"], ["y"], axis=3), [], 0),
+    (helper.make_node("Concat", ["x", "x"], ["y"], axis=1), [], math.inf),
+    (helper.make_node("DepthToSpace", ["x"], ["y"], blocksize=1), [], math.inf),  # not known to keep pixels apart
+])
+def test_slices_concats_and_unknown_ops(node, inits, radius):
+    assert receptive_radius(_nhwc([node], inits)) == radius
+
+
+@pytest.mark.parametrize("shape, radius", [((1, 3, 1, 1), 0), ((1, 1, 4, 4), math.inf)])
+def test_constants_broadcast_per_channel_not_per_position(shape, radius):
+    # a per-channel bias is per pixel; a fixed [H,W] map would put the frame's corner of it in every tile
+    nodes = [helper.make_node("Add", ["x", "k"], ["y"])]
+    assert receptive_radius(_graph(nodes, [numpy_helper.from_array(np.ones(shape, np.float32), "k")])) == radius

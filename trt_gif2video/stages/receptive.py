@@ -398,7 +398,7 @@ class _Walk:
             new = None if target is None else _reshape(axes, target, a.get("allowzero", 0))
             return self._set(node, radius, jump, new)
         if op == "Flatten":
-            k = a.get("axis", 1) % (rank or 1) if a.get("axis", 1) != rank else rank
+            k = a.get("axis", 1) + (rank if a.get("axis", 1) < 0 else 0)
             return self._set(node, radius, jump, _reshape(axes, [_prod(axes[:k]), _prod(axes[k:])], 0))
         if op == "Expand":
             target = self._symbolic(ins[1])
@@ -500,6 +500,8 @@ class _Walk:
             if len({_spatial(d) for d in sized}) > 1:
                 return self._set(node, math.inf, jump, None)
             side = [d for d, image in cands if not image and not _is_one(d)]
+            if any(_spatial(d) for d in sized) and any(d[0] is not None and not d[1] for d in side):
+                return self._set(node, math.inf, jump, None)  # a fixed map over the pixels: a tile sees its corner
             out.append(sized[0] if sized else side[0] if side else _ONE)
         return self._set(node, radius, jump, tuple(out))
 
@@ -575,7 +577,7 @@ class _Walk:
         data, index = self._operands(ins, flows)
         if data[0] is None or index[0] is None or len(data[0]) != len(index[0]):
             return self._set(node, math.inf if flows[0] is not None else radius, jump, None)
-        k = a.get("axis", 0) % len(data)
+        k = a.get("axis", 0) % len(data[0])
         if flows[0] is not None and _spatial(data[0][k]):
             return self._set(node, math.inf, jump, None)  # reads image positions chosen by the indices
         # out[p] = data[p with axis k replaced by index[p]]: the other axes stay aligned, shaped as the index
