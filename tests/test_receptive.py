@@ -90,9 +90,10 @@ def _ints(name, values):
     return numpy_helper.from_array(np.array(values, np.int64), name)
 
 
-def _palette_step(argmin_axis=2, gather_from="pal_t", matmul=("at", "pal_t"), back=("n", "c", "h", "w")):
+def _palette_step(argmin_axis=2, gather_from="pal_t", matmul=("at", "pal_t"), back=("n", "c", "h", "w"), pick="ArgMin"):
     """conv 3x3 (radius 1), then the shipped re-quantization's shape: [N,C,H,W] -> [N,H*W,C] by
-    shapes read from the tensor, keys = MatMul with the palette, ArgMin over the entries,
+    shapes read from the tensor, keys = MatMul with the palette, ArgMin (or ReduceMin: the shipped
+    graph's keys carry the index) over the entries,
     GatherElements from the palette, Reshape back to [N,C,H,W]. Arguments break one step."""
     nodes = [helper.make_node("Conv", ["x", "w3"], ["a"], pads=[1, 1, 1, 1]), helper.make_node("Shape", ["a"], ["s"])]
     nodes += [helper.make_node("Gather", ["s", f"i{k}"], [d], axis=0) for k, d in enumerate("nchw")]
@@ -104,8 +105,10 @@ def _palette_step(argmin_axis=2, gather_from="pal_t", matmul=("at", "pal_t"), ba
         helper.make_node("Transpose", ["af"], ["at"], perm=[0, 2, 1]),  # [N,HW,C]
         helper.make_node("Transpose", ["palette"], ["pal_t"], perm=[0, 2, 1]),  # [N,C,K]
         helper.make_node("MatMul", list(matmul), ["key"]),  # [N,HW,K]
-        helper.make_node("ArgMin", ["key"], ["idx"], axis=argmin_axis, keepdims=1),  # [N,HW,1]
-        helper.make_node("Transpose", ["idx"], ["idx_t"], perm=[0, 2, 1]),  # [N,1,HW]
+        helper.make_node("ArgMin", ["key"], ["idx"], axis=argmin_axis, keepdims=1) if pick == "ArgMin" else  # [N,HW,1]
+        helper.make_node("ReduceMin", ["key"], ["low"], axes=[argmin_axis], keepdims=1),
+        helper.make_node("Cast", ["idx" if pick == "ArgMin" else "low"], ["idx_i"], to=TensorProto.INT64),
+        helper.make_node("Transpose", ["idx_i"], ["idx_t"], perm=[0, 2, 1]),  # [N,1,HW]
         helper.make_node("Expand", ["idx_t", "flat"], ["idx3"]),  # [N,C,HW]
         helper.make_node("GatherElements", [gather_from, "idx3"], ["snapped"], axis=2),
         helper.make_node("Concat", [f"{d}1" for d in back], ["full"], axis=0),
@@ -117,12 +120,14 @@ def _palette_step(argmin_axis=2, gather_from="pal_t", matmul=("at", "pal_t"), ba
     return model
 
 
-def test_the_palette_step_is_per_pixel():
-    assert receptive_radius(_palette_step()) == 1  # the conv in front; the palette step adds nothing
+@pytest.mark.parametrize("pick", ["ArgMin", "ReduceMin"])
+def test_the_palette_step_is_per_pixel(pick):
+    assert receptive_radius(_palette_step(pick=pick)) == 1  # the conv in front; the palette step adds nothing
 
 
 @pytest.mark.parametrize("broken", [
     {"argmin_axis": 1},  # the minimum over pixels instead of palette entries
+    {"argmin_axis": 1, "pick": "ReduceMin"},
     {"gather_from": "af"},  # image values gathered along H*W by the indices
     {"matmul": ("af", "at")},  # a sum over H*W
     {"back": ("n", "c", "w", "h")},  # reshaped back to [N,C,W,H]: rows and columns scrambled
