@@ -167,3 +167,26 @@ def test_constants_broadcast_per_channel_not_per_position(shape, radius):
     # a per-channel bias is per pixel; a fixed [H,W] map would put the frame's corner of it in every tile
     nodes = [helper.make_node("Add", ["x", "k"], ["y"])]
     assert receptive_radius(_graph(nodes, [numpy_helper.from_array(np.ones(shape, np.float32), "k")])) == radius
+
+
+def test_a_frame_statistic_broadcast_back_over_the_frame_sees_the_whole_frame():
+    # squeeze-and-excitation: every output pixel is scaled by the frame's mean (H and W come back from x)
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=1),
+             helper.make_node("Mul", ["x", "m"], ["y"])]
+    assert receptive_radius(_graph(nodes, [])) == math.inf
+
+
+def test_a_gram_matrix_over_the_pixels_sees_the_whole_frame():
+    # [N,C,H*W] x [N,H*W,C] sums over every pixel; multiplied back onto the pixels it keeps H and W
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             *[helper.make_node("Gather", ["s", f"i{k}"], [d], axis=0) for k, d in enumerate("nchw")],
+             helper.make_node("Mul", ["h", "w"], ["hw"]),
+             *[helper.make_node("Unsqueeze", [d, "zero"], [f"{d}1"]) for d in ("n", "c", "hw")],
+             helper.make_node("Concat", ["n1", "c1", "hw1"], ["flat"], axis=0),
+             helper.make_node("Reshape", ["x", "flat"], ["xf"]),
+             helper.make_node("Transpose", ["xf"], ["xt"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["xf", "xt"], ["gram"]),  # [N,C,C]
+             helper.make_node("MatMul", ["gram", "xf"], ["mixed"]),  # [N,C,H*W]
+             helper.make_node("Reshape", ["mixed", "s"], ["y"])]
+    inits = [_ints("zero", [0])] + [_ints(f"i{k}", k) for k in range(4)]
+    assert receptive_radius(_graph(nodes, inits)) == math.inf
