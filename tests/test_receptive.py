@@ -151,9 +151,13 @@ def test_reductions_are_read_in_the_inputs_layout(axes, radius):
     assert receptive_radius(_nhwc(nodes)) == radius
 
 
+def _slice(start, end, axis):
+    return [_ints("st", [start]), _ints("en", [end]), _ints("ax", [axis])]
+
+
 @pytest.mark.parametrize("node, inits, radius", [
-    (helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"]), [_ints("st", [0]), _ints("en", [2]), _ints("ax", [3])], 0),
-    (helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"]), [_ints("st", [1]), _ints("en", [9]), _ints("ax", [2])], math.inf),
+    (helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"]), _slice(0, 2, 3), 0),  # two colour channels
+    (helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"]), _slice(1, 9, 2), math.inf),  # a crop of W
     (helper.make_node("Concat", ["x", "x"], ["y"], axis=3), [], 0),
     (helper.make_node("Concat", ["x", "x"], ["y"], axis=1), [], math.inf),
     (helper.make_node("DepthToSpace", ["x"], ["y"], blocksize=1), [], math.inf),  # not known to keep pixels apart

@@ -270,12 +270,14 @@ class _Walk:
             t = vi.type.tensor_type
             if vi.name in self.consts:
                 continue
-            if t.elem_type in (onnx.TensorProto.UINT8, onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16) and len(t.shape.dim) == 4:
+            images = (onnx.TensorProto.UINT8, onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+            if t.elem_type in images and len(t.shape.dim) == 4:
                 static = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
                 nhwc = static[3] is not None and static[3] <= 4 and static[1] is None
                 roles = ("N", "H", "W", "C") if nhwc else ("N", "C", "H", "W")
                 # H, W (and a dynamic N) are named: a tile changes them; C is its static size
-                axes = tuple((s, ()) if r == "C" or (r == "N" and s is not None) else (1, (r,)) for r, s in zip(roles, static))
+                axes = tuple((s, ()) if r == "C" or (r == "N" and s is not None) else (1, (r,))
+                             for r, s in zip(roles, static))
                 self.state[vi.name] = _Flow(0.0, 1.0, axes)
         for node in self.graph.node:
             if any(i in self.state for i in node.input if i):
@@ -453,7 +455,8 @@ class _Walk:
             new = tuple(_UNKNOWN if (op == "TopK" and s == k) else d for s, d in enumerate(axes))
             return self._set(node, radius, jump, new)
         if op in ("InstanceNormalization", "GroupNormalization", "MeanVarianceNormalization") or op in _GLOBAL_POOL:
-            where = a.get("axes", [0, 2, 3]) if op == "MeanVarianceNormalization" else list(range(2 if op != "GroupNormalization" else 1, rank))
+            first = 1 if op == "GroupNormalization" else 2
+            where = a.get("axes", [0, 2, 3]) if op == "MeanVarianceNormalization" else list(range(first, rank))
             if any(_spatial(axes[w % rank]) for w in where):
                 return self._set(node, math.inf, jump, axes)
             return self._set(node, radius, jump, axes)
@@ -583,7 +586,7 @@ class _Walk:
         # out[p] = data[p with axis k replaced by index[p]]: the other axes stay aligned, shaped as the index
         if flows[1] is None:
             return self._set(node, radius, jump, None)
-        image_data = [(tuple(_ONE if s == k else d for s, d in enumerate(data[0])), True)] if flows[0] is not None else []
+        image_data = [] if flows[0] is None else [(tuple(_ONE if s == k else d for s, d in enumerate(data[0])), True)]
         self._merge(node, image_data + [index], radius, jump)
 
     def _spatial_op(self, node, op, a, ins, axes, radius, jump):
