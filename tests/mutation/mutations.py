@@ -25,9 +25,7 @@ MUTATIONS = [
      "the dither threshold moves from 0.5 to 0.25"),
     ("gate-never-refuses", "export/check.py", "    if not drop.passes():\n        raise ModelError",
      "    if False:\n        raise ModelError", GATES, "the FP16/INT8 gate measures but never refuses"),
-    ("compare-left-restored", "pipeline.py", "np.concatenate([frame.source.rgb, frame.rgb], axis=1)",
-     "np.concatenate([frame.rgb, frame.rgb], axis=1)", PIPE, "--compare's left half shows the restored frame"),
-    ("compare-left-restored-alpha", "pipeline.py",  # the same, in the labelled layout with alpha (wip-gifsem)
+    ("compare-left-restored-alpha", "pipeline.py",  # --compare's labelled layout with alpha (wip-gifsem)
      "gif = alpha_stage.composite(frame.source.rgb, frame.source.alpha, background)",
      "gif = alpha_stage.composite(frame.rgb, frame.alpha, background)", PIPE,
      "--compare's left half shows the restored frame (labelled layout)"),
