@@ -112,7 +112,17 @@ def test_info_json_parses():
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert isinstance(data, dict) and data["backends"]["onnxruntime"] is True
-    assert data["tensorrt"]["version"] is None or isinstance(data["tensorrt"]["version"], str)
+    import numpy
+    import onnxruntime
+
+    assert data["numpy"] == numpy.__version__ and data["onnxruntime"]["version"] == onnxruntime.__version__
+    if HAS_TENSORRT:
+        import tensorrt
+
+        assert data["tensorrt"] == {"version": tensorrt.__version__, "error": None}
+    else:  # absent: no version, and the reason says which module is missing
+        assert data["tensorrt"]["version"] is None and "tensorrt" in data["tensorrt"]["error"]
+        assert data["backends"]["tensorrt"] is False
 
 
 # --- restore: bad GIFs --------------------------------------------------------------------

@@ -50,8 +50,9 @@ def test_restore_end_to_end_with_onnxruntime(models, gif, tmp_path):
     assert frames[0].shape == (H, W, 3)
     levels = [int(f[H // 2, W // 2, 0]) for f in frames]
     # GIF levels 10,30,50,70,90 at 0,100,200,400,500 ms; frame 2 shows 200..400 ms, so 250/300/350 ms
-    # cross-fade 50 -> 70 by quarters; after 500 ms the last frame is held
-    assert levels == [10, 20, 30, 40, 50, 55, 60, 65, 70, 80, 90, 90]
+    # cross-fade 50 -> 70 by quarters; the stand-in adds (gif1 - gif0) / 4 = +5 to every in-between
+    # frame; after 500 ms the last frame is held
+    assert levels == [10, 25, 30, 45, 50, 60, 65, 70, 70, 85, 90, 90]
     assert result.variant is Variant.NODITHER and result.p_dither == pytest.approx(0.1)
     # one interpolator call per in-between frame: batch 1 on the CPU (pipeline.default_batch)
     assert "onnxruntime" in result.backend and result.interpolator_calls == 6
@@ -95,9 +96,27 @@ def test_tiled_restore_matches_whole_frames(models, tmp_path):
     frames = [np.minimum(f, 250).astype(np.uint8) + rng.integers(0, 2, f.shape, dtype=np.uint8) for f in frames]
     src = standins.write_gif(tmp_path / "big.gif", frames, [10, 10])
     restore(src, tmp_path / "whole", _opts(models, interp=2, dither=DitherChoice.NO, fmt=OutputFormat.PNG_DIR))
-    restore(src, tmp_path / "tiled", _opts(models, interp=2, dither=DitherChoice.NO, tile=96, fmt=OutputFormat.PNG_DIR))
-    for a, b in zip(_png_frames(tmp_path / "whole"), _png_frames(tmp_path / "tiled")):
-        assert np.abs(a.astype(int) - b.astype(int))[2:-2, 2:-2].max() <= 1
+    from trt_gif2video.runtime.backends.onnxruntime import OnnxRuntimeSession
+
+    widths = []
+    original = OnnxRuntimeSession._infer_impl
+
+    def spy(self, feeds):
+        widths.append(next(v.shape[2] for v in feeds.values() if v.ndim == 4))
+        return original(self, feeds)
+
+    OnnxRuntimeSession._infer_impl = spy
+    try:
+        restore(src, tmp_path / "tiled", _opts(models, interp=2, dither=DitherChoice.NO, tile=96, fmt=OutputFormat.PNG_DIR))
+    finally:
+        OnnxRuntimeSession._infer_impl = original
+    # really tiled: the dequantizer (margin 32) ran on 160-px windows of the 176-px padded width; the
+    # interpolator's 64-px margin makes its window the whole 192-px width
+    assert set(widths) == {160, 192}
+    whole, tiled = _png_frames(tmp_path / "whole"), _png_frames(tmp_path / "tiled")
+    assert len(whole) == len(tiled) == 4
+    for a, b in zip(whole, tiled):  # tiles carry the stand-ins' receptive-field margin: exact everywhere
+        np.testing.assert_array_equal(a, b)
 
 
 def test_worker_failure_is_raised_and_leaves_no_output(tmp_path, gif):

@@ -39,6 +39,7 @@ from .stages import alpha as alpha_stage
 from .stages.dequantize import DequantizeConfig, Dequantizer
 from .stages.interpolate import Interpolator, OutputFrame, output_fps
 from .stages.pad import TileSpec
+from .stages.receptive import with_receptive_radius
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,8 @@ def restore(
     backend, reason = resolve_backend(options.backend, options.session.device)
 
     def open_model(network: Network, variant: Variant | None = None):
-        return open_session(network, backend, options.precision, variant=variant, options=options.session)
+        session = open_session(network, backend, options.precision, variant=variant, options=options.session)
+        return with_receptive_radius(session, network, variant, options.session.models_dir)  # tiles need it
 
     tiles = options.tiles
     batch = options.batch or default_batch(backend)
@@ -230,7 +232,9 @@ def restore(
 def _interp_opener(options: RestoreOptions, backend: Backend) -> Callable[[], Session]:
     """Opens the chosen interpolator. RIFE is checked for here, before any output exists."""
     if options.interpolator is InterpolatorChoice.OURS:
-        return lambda: open_session(Network.INTERP, backend, options.precision, options=options.session)
+        return lambda: with_receptive_radius(  # tiles need it
+            open_session(Network.INTERP, backend, options.precision, options=options.session),
+            Network.INTERP, None, options.session.models_dir)
     from .pretrained import RifeVariant, require_rife_onnx, rife_models_dir
 
     variant = RifeVariant(refine=options.interpolator is InterpolatorChoice.RIFE)

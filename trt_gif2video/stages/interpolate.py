@@ -25,6 +25,7 @@ from ..models import Network
 from ..runtime.backends.base import Session, default_stride
 from .alpha import nearer_alpha
 from .pad import TileSpec, run_tiled
+from .receptive import session_margin
 
 def gif_fps(delays_ms: Sequence[int]) -> Fraction:
     """The GIF's typical frame rate: 1000 / the median effective delay."""
@@ -132,11 +133,13 @@ class Interpolator:
     def _run(self, session: Session, g0, g1, i0, i1, ts: list[float]) -> np.ndarray:
         self.calls += 1
         images = {"gif0": g0, "gif1": g1, "img0": i0, "img1": i1}
+        stride = default_stride(session, Network.INTERP)
         return run_tiled(
             lambda feeds: session.infer(feeds)["frame_t"],
             {k: np.broadcast_to(v, (len(ts), *v.shape)) for k, v in images.items()},  # one pair, every t
             {"t": np.asarray(ts, np.float32)},
-            default_stride(session, Network.INTERP),
+            stride,
             self.tiles,
             session.limits,
+            margin=session_margin(session, stride),
         )
