@@ -349,12 +349,20 @@ def export_cmd(
     fp16: Annotated[bool, typer.Option(help="Also write the FP16 graph (<stem>.fp16.onnx).")] = True,
     check_frames: Annotated[int, typer.Option(help="Validation frames for the FP16 PSNR-drop gate (0 = no gate; needs the corpus).", min=0)] = 32,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Corpus cache dir for the gate (default: the user cache).")] = None,
+    derived: Annotated[bool, typer.Option("--derived", help="Only regenerate the shipped derived files (INT8 ranges, CPU INT8, detector FP16/INT8) from the FP32 ONNX in --out: no torch, needs the corpus.")] = False,
 ) -> None:
     """Export trained weights to FP32 ONNX (needs torch), verified against torch; derive FP16."""
     from .errors import BackendUnavailableError
     from .export import models_for
     from .models import weights_dir
 
+    if derived:
+        from .export.derived import regenerate
+
+        for f in regenerate(out or weights_dir(), models_for(network), check_frames=check_frames, cache_dir=cache_dir,
+                            notify=lambda msg: typer.echo(msg, err=True)):
+            typer.echo(f"{f.path}: {f.line}")
+        return
     try:
         from .export.onnx_export import export_all
     except ImportError as exc:
@@ -412,10 +420,32 @@ def bench(
     models_dir: Annotated[Optional[Path], typer.Option(help="Folder with the models (default: the shipped weights).")] = None,
     peak_size: Annotated[int, typer.Option(help="Side of the square FP32 matmul that measures the peak.", min=64)] = 2048,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for bench.json, bench.md and bench.png.")] = Path("bench-results"),
+    stream: Annotated[bool, typer.Option("--stream", help="Only play a GIF per size at its own delays into the pipeline: latency per output frame, late frames, keeps up or not (stream.md).")] = False,
+    stream_frames: Annotated[int, typer.Option(help="--stream: frames of the synthetic 10 fps GIF per size.", min=3)] = 20,
+    stream_gif: Annotated[Optional[Path], typer.Option(help="--stream: play this GIF instead of synthetic ones.")] = None,
+    predict: Annotated[Optional[list[str]], typer.Option(help="Only predict fps per size and precision on a recipe's board (roofline from the ONNX and the recipe's published peaks; no measurement). A target in build_engines/ or 'all'; repeatable (predict.md).")] = None,
+    efficiency: Annotated[Optional[float], typer.Option(help="--predict: share of the dense compute peak reached (default: the stated assumption).", min=0.001, max=1.0)] = None,
+    memory_efficiency: Annotated[Optional[float], typer.Option(help="--predict: share of the memory bandwidth reached.", min=0.001, max=1.0)] = None,
 ) -> None:
     """Throughput, per-stage latency (p50/p95/p99), memory and FLOP efficiency per backend and precision."""
     from .bench.report import write_all
     from .bench.run import Bench, BenchConfig, parse_sizes
+
+    if predict:
+        from .bench.extras import run_predict
+
+        md = run_predict(predict, parse_sizes(sizes), tuple(precision or ()), models_dir, efficiency, memory_efficiency, out)
+        typer.echo(md.read_text())
+        typer.echo(f"wrote {md} and {md.with_suffix('.json')}")
+        return
+    if stream:
+        from .bench.extras import run_stream
+
+        md = run_stream(parse_sizes(sizes), stream_frames, stream_gif, tuple(backend or ()), tuple(precision or ()),
+                        threads, models_dir, out, notify=lambda msg: typer.echo(msg, err=True))
+        typer.echo(md.read_text())
+        typer.echo(f"wrote {md} and {md.with_suffix('.json')}")
+        return
 
     config = BenchConfig(backends=tuple(backend or ()), precisions=tuple(precision or ()), sizes=parse_sizes(sizes),
                          frames=frames, large_frames=large_frames, warmup=warmup, batch=batch, threads=threads,

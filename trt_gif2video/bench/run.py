@@ -249,10 +249,10 @@ def _device_of(session: Session) -> str:
 
 def _counted(backend: Backend, network: Network, precision: Precision, size: Size, batch: int,
              models_dir: Path | None) -> tuple[float | None, str]:
-    """FLOPs per frame from the ONNX the session runs (torch: the FP32 export of the same weights)."""
+    """FLOPs per frame, counted on the FP32 graph: FP16 and INT8 files run the same convolutions
+    (and may be made only on first use), torch runs the same weights."""
     variant = Variant.NODITHER if network is Network.DEQUANT else None
-    graph_precision = Precision.FP32 if backend is Backend.TORCH else precision
-    path = onnx_path(network, variant, graph_precision, root=models_dir)
+    path = onnx_path(network, variant, Precision.FP32, root=models_dir)
     if not path.is_file():
         return None, "no ONNX to count"
     g = count_graph(path, batch, size.height, size.width)
@@ -364,7 +364,8 @@ class Bench:
         from .opprofile import ort_op_profile
 
         variant = Variant.NODITHER if network is Network.DEQUANT else None
-        path = onnx_path(network, variant, precision, root=self.config.models_dir)
+        # the file the session runs (INT8 on the CPU: the uint8-activation flavour)
+        path = getattr(session, "path", None) or onnx_path(network, variant, precision, root=self.config.models_dir)
         feeds = stages.FEEDS[network](frames, self.config.batch, default_stride(session, network))(0)
         return {op: round(ms, 3) for op, ms in ort_op_profile(path, feeds, threads=self.config.threads).items()}
 
