@@ -234,8 +234,10 @@ def quantize_int8(src: Path | str, dst: Path | str, ranges: Ranges, flavour: Int
         model = onnx.load(str(out))
     if flavour is Int8Flavour.TENSORRT:
         _fp32_for_other_readers(model)
+    from ..hashing import sha256_file
+
     set_metadata(model, **{**meta, "precision": Precision.INT8.value, "int8_excluded": ",".join(excluded),
-                           FLAVOUR_KEY: flavour.value})
+                           FLAVOUR_KEY: flavour.value, SOURCE_KEY: sha256_file(src)})
     check_model(model, Precision.INT8)
     if flavour is Int8Flavour.TENSORRT:
         check_qdq(model)
