@@ -381,27 +381,32 @@ def calibrate(
     network: Annotated[NetworkChoice, typer.Option(help="Which network(s) to quantize.")] = NetworkChoice.ALL,
     frames: Annotated[Optional[int], typer.Option(help="Calibration frames per network (default: the manifest's).", min=1)] = None,
     onnx_dir: Annotated[Optional[Path], typer.Option(help="Folder with the FP32 <stem>.onnx (default: the shipped weights).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Where <stem>.int8.onnx goes (default: --onnx-dir).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Where <stem>.int8.onnx and <stem>.int8-cpu.onnx go (default: the user cache, where restore and build look).")] = None,
     manifest: Annotated[Optional[Path], typer.Option(help="Calibration manifest TOML (default: the shipped calib/manifest.toml values).")] = None,
     check_frames: Annotated[int, typer.Option(help="Validation frames for the PSNR-drop gate (0 = no gate).", min=0)] = 32,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Corpus cache dir (default: $TRT_GIF2VIDEO_CACHE or the user cache).")] = None,
 ) -> None:
-    """INT8 with explicit Q/DQ from the FP32 ONNX, calibrated on corpus GIF frames (no torch needed)."""
+    """INT8 from the FP32 ONNX, calibrated on corpus GIF frames: TensorRT Q/DQ and ONNX Runtime CPU flavours (no torch)."""
     import dataclasses
 
     from .calib import load_manifest
-    from .config import Precision
+    from .derived import Flavour, cache_root
     from .export import models_for
-    from .export.int8 import build_int8
+    from .export.derived import corpus_calibration, write_flavours
+    from .hashing import sha256_file
     from .models import weights_dir
 
     spec = load_manifest(manifest)
     spec = dataclasses.replace(spec, frames=frames) if frames else spec
     src_dir = onnx_dir or weights_dir()
     for mf in models_for(network):
-        dst = (out or src_dir) / mf.onnx_name(Precision.INT8)
-        drop = build_int8(src_dir / mf.onnx_name(), dst, spec, cache_dir, check_frames)
-        typer.echo(f"{dst}: INT8 Q/DQ from {spec.frames} {spec.split} frames" + (f"; {drop.line()}" if drop else ""))
+        fp32 = src_dir / mf.onnx_name()
+        # the default is the slot `restore` / `build` look in for this very FP32 file: never the package
+        dst_dir = out or cache_root(cache_dir) / sha256_file(fp32)[:16]
+        calibration = corpus_calibration(fp32, spec, cache_dir)
+        for f in write_flavours(fp32, (Flavour.INT8, Flavour.INT8_CPU), dst_dir, calibration, check_frames, cache_dir,
+                                spec, notify=lambda msg: typer.echo(msg, err=True)):
+            typer.echo(f"{f.path}: INT8 from {spec.frames} {spec.split} frames; {f.line}")
 
 
 @app.command(rich_help_panel="Deploy")

@@ -130,8 +130,11 @@ def model_file(network: Network, variant: Variant | None, precision: Precision, 
     return cached
 
 
-def make(fp32: Path, flavour: Flavour, dst: Path, notify: Notify = _stderr, sha: str | None = None) -> Path:
-    """Write the `flavour` derivative of FP32 ONNX `fp32` to `dst`, recording the FP32 sha256."""
+def make(fp32: Path, flavour: Flavour, dst: Path, notify: Notify = _stderr, sha: str | None = None,
+         calibration: tuple[dict, dict[str, str]] | None = None) -> Path:
+    """Write the `flavour` derivative of FP32 ONNX `fp32` to `dst`, recording the FP32 sha256.
+
+    INT8 takes its ranges from `calibration` (ranges, provenance) when given, else `calibration_ranges`."""
     from .export.check import set_metadata
     from .export.fp16 import _atomic_save
 
@@ -151,7 +154,7 @@ def make(fp32: Path, flavour: Flavour, dst: Path, notify: Notify = _stderr, sha:
     else:
         from .export.int8 import Int8Flavour, quantize_int8
 
-        ranges, provenance = calibration_ranges(fp32, sha, notify)
+        ranges, provenance = calibration or calibration_ranges(fp32, sha, notify)
         notify(f"making {dst.name} from {fp32.name} (INT8 {flavour.value}, ranges from "
                f"{provenance.get('calib_source', '?')}) in {dst.parent}")
         quantize_int8(fp32, dst, ranges, Int8Flavour(flavour.value))

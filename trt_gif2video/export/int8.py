@@ -296,31 +296,3 @@ def calibration_dithers(variant: str, manifest_dithers: tuple) -> tuple:
         wanted = tuple(d for d in manifest_dithers if d is not Dither.NONE)
         return wanted or (Dither.FLOYD_STEINBERG, Dither.ORDERED)
     return tuple(manifest_dithers)
-
-
-def calibrate_model(src: Path | str, dst: Path | str, manifest=None, cache_dir: Path | str | None = None) -> Path:
-    """Sample calibration frames from the corpus for the model at `src` (per its metadata) and write INT8 `dst`."""
-    from ..calib import DEFAULT_MANIFEST, iter_samples, network_feeds
-
-    manifest = manifest or DEFAULT_MANIFEST
-    meta = read_metadata(check_model(src, Precision.FP32))
-    network = meta["network"]
-    samples = list(iter_samples(manifest, calibration_dithers(meta["variant"], manifest.dithers),
-                                pairs=network == "interp", cache_dir=cache_dir))
-    out = make_int8(src, dst, FeedsReader(network_feeds(network, samples, manifest.seed)))
-    model = onnx.load(str(out))
-    set_metadata(model, calib_manifest=manifest.key(), calib_frames=str(len(samples)))
-    _atomic_save(model, out)
-    return out
-
-
-def build_int8(src: Path | str, dst: Path | str, manifest=None, cache_dir: Path | str | None = None,
-               check_frames: int = 32):
-    """Calibrate, then gate on the validation split; `dst` appears only when the gate passes.
-
-    Returns the measured PrecisionDrop (None when check_frames is 0: no check).
-    """
-    from .check import write_gated
-
-    return write_gated(src, dst, lambda trial: calibrate_model(src, trial, manifest, cache_dir), check_frames,
-                       cache_dir, manifest)
