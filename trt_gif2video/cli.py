@@ -134,7 +134,7 @@ def restore(
     interp: Annotated[Optional[int], typer.Option(help="Output frames per GIF frame (default 2).")] = None,
     fps: Annotated[Optional[float], typer.Option(help="Output frame rate instead of --interp.")] = None,
     backend: Annotated[Backend, typer.Option(help="Inference backend; auto picks the fastest usable.")] = Backend.AUTO,
-    precision: Annotated[Precision, typer.Option(help="Model precision.")] = Precision.FP32,
+    precision: Annotated[Precision, typer.Option(help="Model precision: fp32; int8 (fastest on a CPU, uint8 integer kernels); fp16 (for GPUs: on a CPU it runs, no faster than fp32). A file the install lacks is made once in the user cache.")] = Precision.FP32,
     dither: Annotated[DitherChoice, typer.Option(help="Dequantizer for dithered GIFs: detected, forced, or off.")] = DitherChoice.AUTO,
     fmt: Annotated[Optional[OutputFormat], typer.Option("--format", help="Output format (default: from the extension).")] = None,
     tile: Annotated[Optional[int], typer.Option(help="Largest tile side in pixels for big frames (default: whole frames).")] = None,
@@ -283,7 +283,7 @@ from .export import NetworkChoice as BuildNetworks  # noqa: E402 - torch-free; c
 def build(
     target: Annotated[Optional[str], typer.Option(help="Shipped recipe in build_engines/ (default: the one for this GPU).")] = None,
     recipe: Annotated[Optional[Path], typer.Option(help="Recipe TOML file instead of --target.")] = None,
-    precision: Annotated[Optional[Precision], typer.Option(help="Override the recipe's precision (picks <stem>.fp16/.int8.onnx).")] = None,
+    precision: Annotated[Optional[Precision], typer.Option(help="Override the recipe's precision (<stem>.fp16/.int8.onnx: shipped, cached, or made once in the user cache).")] = None,
     network: Annotated[BuildNetworks, typer.Option(help="Which network(s) to build.")] = BuildNetworks.ALL,
     onnx_dir: Annotated[Optional[Path], typer.Option(help="Folder with the ONNX files (default: the shipped weights).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Engine cache folder (default: the user cache dir).")] = None,

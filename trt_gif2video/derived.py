@@ -149,7 +149,11 @@ def make(fp32: Path, flavour: Flavour, dst: Path, notify: Notify = _stderr, sha:
         except ImportError as exc:
             raise ModelError(f"{dst.name}: making FP16 needs onnxconverter-common ({exc}); "
                              "pip install onnxconverter-common") from None
-        make_fp16(fp32, dst)
+        import warnings
+
+        with warnings.catch_warnings():  # onnxconverter-common warns per FP32 constant it rounds (tiny eps values)
+            warnings.simplefilter("ignore", UserWarning)
+            make_fp16(fp32, dst)
         extra = {}
     else:
         from .export.int8 import Int8Flavour, quantize_int8
