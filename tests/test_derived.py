@@ -163,3 +163,17 @@ def test_restore_int8_runs_out_of_the_box(tmp_path):
                                       "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 0 and "6 frames" in result.output
+
+
+def test_build_makes_the_fp16_its_recipe_needs(tmp_path, monkeypatch):
+    from trt_gif2video.data.corpus import CACHE_ENV
+    from trt_gif2video.engine.build import spec_for
+    from trt_gif2video.engine.recipe import load_recipe, recipe_path
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    folder = _folder(tmp_path, "dither_detector.onnx")  # FP32 only, as after a fresh export
+    recipe = load_recipe(recipe_path("jetson-orin-nano"))
+    assert recipe.precision is Precision.FP16
+    spec = spec_for(recipe, Network.DITHER, None, folder)
+    assert spec.onnx.name == "dither_detector.fp16.onnx" and spec.onnx.is_relative_to(tmp_path / "cache")
+    assert spec.precision is Precision.FP16 and source_sha256(spec.onnx) == sha256_file(folder / "dither_detector.onnx")
