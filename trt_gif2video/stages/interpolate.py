@@ -23,6 +23,7 @@ from ..errors import BadArgumentError
 from ..io.encode import as_fps
 from ..models import Network
 from ..runtime.backends.base import Session, default_stride
+from .alpha import nearer_alpha
 from .pad import TileSpec, run_tiled
 
 def gif_fps(delays_ms: Sequence[int]) -> Fraction:
@@ -58,6 +59,7 @@ class OutputFrame:
     rgb: np.ndarray  # HxWx3 uint8, the restored/interpolated frame
     source: GifFrame  # the GIF frame shown at this time (what a viewer sees; for --compare)
     t: float  # 0 = the restored source frame itself
+    alpha: np.ndarray | None = None  # HxW uint8 of the nearer GIF frame (stages.alpha); None = opaque
 
 
 def _times_until(k: int, fps: Fraction, end_ms: Fraction) -> list[tuple[int, Fraction]]:
@@ -103,7 +105,7 @@ class Interpolator:
                 last, restored = prev
                 end = Fraction(last.timestamp_ms + last.delay_ms)
                 for k, s in _times_until(k, self.fps, end):
-                    yield OutputFrame(k, s, restored, last, 0.0)
+                    yield OutputFrame(k, s, restored, last, 0.0, last.alpha)
 
     def _between(
         self,
@@ -119,13 +121,13 @@ class Interpolator:
         ts = [(k, s, float((s - ta) / (tb - ta))) for k, s in times]
         for k, s, t in ts:
             if t == 0.0:
-                yield OutputFrame(k, s, ra, fa, 0.0)
+                yield OutputFrame(k, s, ra, fa, 0.0, fa.alpha)
         pending = [x for x in ts if x[2] > 0.0]
         for start in range(0, len(pending), self.batch):
             chunk = pending[start : start + self.batch]
             frames = self._run(get_session(), fa.rgb, fb.rgb, ra, rb, [t for _, _, t in chunk])
             for (k, s, t), rgb in zip(chunk, frames):
-                yield OutputFrame(k, s, rgb, fa, t)
+                yield OutputFrame(k, s, rgb, fa, t, nearer_alpha(fa, fb, t))
 
     def _run(self, session: Session, g0, g1, i0, i1, ts: list[float]) -> np.ndarray:
         self.calls += 1
