@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from trt_gif2video.cli import app
 from trt_gif2video.config import Precision
-from trt_gif2video.engine.lint import MAX_ELEMENTS, MIB, Rule, lint_model, load_op_table
+from trt_gif2video.engine.lint import MAX_ELEMENTS, MIB, Rule, for_tensorrt, lint_model, load_op_table, tensorrt_onnx_files
 from trt_gif2video.engine.recipe import (
     NHW,
     Recipe,
@@ -31,7 +31,7 @@ from trt_gif2video.errors import BadArgumentError, ModelError
 from trt_gif2video.models import Network, weights_dir
 
 U8, F32, I64 = TensorProto.UINT8, TensorProto.FLOAT, TensorProto.INT64
-SHIPPED_ONNX = sorted(weights_dir().glob("*.onnx"))
+SHIPPED_ONNX = tensorrt_onnx_files(weights_dir())  # what build may read: not the ONNX Runtime CPU INT8 files
 RECIPES = shipped_recipes()
 
 
@@ -77,6 +77,25 @@ def test_every_shipped_onnx_passes_the_lint_at_every_profile_point_and_fits_the_
     total = sum(per_network.values())
     assert total <= recipe.memory_budget_mib * MIB, (
         f"{recipe.target}: {total / MIB:.0f} MiB of activations > budget {recipe.memory_budget_mib} MiB")
+
+
+def test_tensorrt_files_are_every_shipped_onnx_but_the_cpu_int8_ones():
+    every = sorted(weights_dir().glob("*.onnx"))
+    cpu_only = [p for p in every if p.name.endswith(".int8-cpu.onnx")]
+    assert cpu_only, "the ONNX Runtime CPU INT8 files ship beside the FP32 ones"
+    assert SHIPPED_ONNX == [p for p in every if p not in cpu_only]
+    assert {"dither_detector.fp16.onnx", "dither_detector.int8.onnx"} <= {p.name for p in SHIPPED_ONNX}
+    assert not any(for_tensorrt(p) for p in cpu_only)
+
+
+def test_lint_refuses_a_cpu_int8_file_by_name_and_by_metadata(tmp_path):
+    cpu = weights_dir() / "dither_detector.int8-cpu.onnx"
+    with pytest.raises(ModelError, match="int8-cpu.onnx: an ONNX Runtime CPU INT8 file"):
+        lint_model(cpu, {"gif": (1, 64, 64, 3)})
+    renamed = tmp_path / "detector.onnx"  # the metadata says what it is whatever the name
+    renamed.write_bytes(cpu.read_bytes())
+    with pytest.raises(ModelError, match="TensorRT never reads"):
+        lint_model(renamed, {"gif": (1, 64, 64, 3)})
 
 
 def test_orin_nano_budget_is_at_most_1_5_gib():
