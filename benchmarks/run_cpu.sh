@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The exact commands behind benchmarks/results/cpu-*: the shipped models on this machine's CPU.
 # Usage: benchmarks/run_cpu.sh [OUT_DIR]   (default: benchmarks/results/cpu-<date>)
+#        SHORT=1 benchmarks/run_cpu.sh OUT_DIR   (ONNX Runtime only, 256x256 and 480x270, no torch,
+#        no paper baseline, no whole-restore pass in step 1: about 6 minutes; steps 2-4 as below)
 # About 15 minutes on 2 idle cores. Run it on an otherwise idle machine: bench.md records the
 # load average before and after, and numbers taken under load are not comparable.
 set -euo pipefail
@@ -16,10 +18,17 @@ export OMP_WAIT_POLICY=PASSIVE
 # 1. Every usable backend (onnxruntime, torch) at FP32 and INT8 (ONNX Runtime on the CPU runs the
 #    shipped <stem>.int8-cpu.onnx), the three issue sizes, the paper's originals as the baseline,
 #    one end-to-end restore per backend, the per-op profile at 480x270.
-.venv/bin/trt-gif2video bench \
-    --backend onnxruntime --backend torch --precision fp32 --precision int8 \
-    --sizes 256x256,480x270,1280x720 --frames 8 --large-frames 3 --warmup 2 --batch 1 \
-    --baseline --end-to-end --out "$out" 2> "$out/progress.log"
+if [ "${SHORT:-0}" = 1 ]; then
+    .venv/bin/trt-gif2video bench \
+        --backend onnxruntime --precision fp32 --precision int8 \
+        --sizes 256x256,480x270 --frames 8 --warmup 2 --batch 1 \
+        --no-baseline --no-end-to-end --out "$out" 2> "$out/progress.log"
+else
+    .venv/bin/trt-gif2video bench \
+        --backend onnxruntime --backend torch --precision fp32 --precision int8 \
+        --sizes 256x256,480x270,1280x720 --frames 8 --large-frames 3 --warmup 2 --batch 1 \
+        --baseline --end-to-end --out "$out" 2> "$out/progress.log"
+fi
 
 # 2. Streaming: a 20-frame 10 fps GIF per size played at its own delays (latency per output frame).
 .venv/bin/trt-gif2video bench --stream --backend onnxruntime --precision fp32 --precision int8 --threads 0 \
