@@ -376,3 +376,29 @@ def test_generated_fp32_fp16_int8_pass_the_lint_at_every_recipe(generated):
             report = _lint_at(path, nhw)
             assert report.ok, f"{nhw}: {report.findings[0].line()}"
     assert {p.name.split(".")[1] for p in generated} == {"onnx", "fp16", "int8"}
+
+
+@pytest.fixture(scope="module")
+def first_use(tmp_path_factory) -> list[Path]:
+    """What `build` reads when nothing ships: Q/DQ INT8 from the shipped corpus ranges, FP16 (made into a cache)."""
+    from trt_gif2video.config import Precision
+    from trt_gif2video.derived import model_file
+    from trt_gif2video.models import Variant
+
+    cache = tmp_path_factory.mktemp("first-use")
+    wanted = [(Network.DEQUANT, Variant.NODITHER, Precision.INT8), (Network.DEQUANT, Variant.DITHER, Precision.INT8),
+              (Network.INTERP, None, Precision.INT8), (Network.INTERP, None, Precision.FP16)]
+    return [model_file(n, v, p, cpu=False, cache_dir=cache, notify=lambda _: None) for n, v, p in wanted]
+
+
+def test_files_build_makes_on_first_use_pass_the_lint_at_every_recipe(first_use):
+    assert [p.name for p in first_use] == ["dequant_nodither.int8.onnx", "dequant_dither.int8.onnx",
+                                           "interp.int8.onnx", "interp.fp16.onnx"]
+    for path in first_use:
+        assert for_tensorrt(path)
+        kind = _network(path)
+        points = {p for r in RECIPES for p in (r.network(kind).shapes.min, r.network(kind).shapes.opt,
+                                                r.network(kind).shapes.max)}
+        for nhw in sorted(points, key=lambda p: (p.n, p.h, p.w)):
+            report = _lint_at(path, nhw)
+            assert report.ok, f"{path.name} {nhw}: {report.findings[0].line()}"
