@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from trt_gif2video.cli import app
 from trt_gif2video.config import Precision
-from trt_gif2video.engine.lint import MAX_ELEMENTS, MIB, Rule, lint_model, load_op_table
+from trt_gif2video.engine.lint import MAX_ELEMENTS, MIB, Rule, for_tensorrt, lint_model, load_op_table, tensorrt_onnx_files
 from trt_gif2video.engine.recipe import (
     NHW,
     Recipe,
@@ -31,7 +31,7 @@ from trt_gif2video.errors import BadArgumentError, ModelError
 from trt_gif2video.models import Network, weights_dir
 
 U8, F32, I64 = TensorProto.UINT8, TensorProto.FLOAT, TensorProto.INT64
-SHIPPED_ONNX = sorted(weights_dir().glob("*.onnx"))
+SHIPPED_ONNX = tensorrt_onnx_files(weights_dir())  # what build may read: not the ONNX Runtime CPU INT8 files
 RECIPES = shipped_recipes()
 
 
@@ -77,6 +77,25 @@ def test_every_shipped_onnx_passes_the_lint_at_every_profile_point_and_fits_the_
     total = sum(per_network.values())
     assert total <= recipe.memory_budget_mib * MIB, (
         f"{recipe.target}: {total / MIB:.0f} MiB of activations > budget {recipe.memory_budget_mib} MiB")
+
+
+def test_tensorrt_files_are_every_shipped_onnx_but_the_cpu_int8_ones():
+    every = sorted(weights_dir().glob("*.onnx"))
+    cpu_only = [p for p in every if p.name.endswith(".int8-cpu.onnx")]
+    assert cpu_only, "the ONNX Runtime CPU INT8 files ship beside the FP32 ones"
+    assert SHIPPED_ONNX == [p for p in every if p not in cpu_only]
+    assert {"dither_detector.fp16.onnx", "dither_detector.int8.onnx"} <= {p.name for p in SHIPPED_ONNX}
+    assert not any(for_tensorrt(p) for p in cpu_only)
+
+
+def test_lint_refuses_a_cpu_int8_file_by_name_and_by_metadata(tmp_path):
+    cpu = weights_dir() / "dither_detector.int8-cpu.onnx"
+    with pytest.raises(ModelError, match="int8-cpu.onnx: an ONNX Runtime CPU INT8 file"):
+        lint_model(cpu, {"gif": (1, 64, 64, 3)})
+    renamed = tmp_path / "detector.onnx"  # the metadata says what it is whatever the name
+    renamed.write_bytes(cpu.read_bytes())
+    with pytest.raises(ModelError, match="TensorRT never reads"):
+        lint_model(renamed, {"gif": (1, 64, 64, 3)})
 
 
 def test_orin_nano_budget_is_at_most_1_5_gib():
@@ -357,3 +376,29 @@ def test_generated_fp32_fp16_int8_pass_the_lint_at_every_recipe(generated):
             report = _lint_at(path, nhw)
             assert report.ok, f"{nhw}: {report.findings[0].line()}"
     assert {p.name.split(".")[1] for p in generated} == {"onnx", "fp16", "int8"}
+
+
+@pytest.fixture(scope="module")
+def first_use(tmp_path_factory) -> list[Path]:
+    """What `build` reads when nothing ships: Q/DQ INT8 from the shipped corpus ranges, FP16 (made into a cache)."""
+    from trt_gif2video.config import Precision
+    from trt_gif2video.derived import model_file
+    from trt_gif2video.models import Variant
+
+    cache = tmp_path_factory.mktemp("first-use")
+    wanted = [(Network.DEQUANT, Variant.NODITHER, Precision.INT8), (Network.DEQUANT, Variant.DITHER, Precision.INT8),
+              (Network.INTERP, None, Precision.INT8), (Network.INTERP, None, Precision.FP16)]
+    return [model_file(n, v, p, cpu=False, cache_dir=cache, notify=lambda _: None) for n, v, p in wanted]
+
+
+def test_files_build_makes_on_first_use_pass_the_lint_at_every_recipe(first_use):
+    assert [p.name for p in first_use] == ["dequant_nodither.int8.onnx", "dequant_dither.int8.onnx",
+                                           "interp.int8.onnx", "interp.fp16.onnx"]
+    for path in first_use:
+        assert for_tensorrt(path)
+        kind = _network(path)
+        points = {p for r in RECIPES for p in (r.network(kind).shapes.min, r.network(kind).shapes.opt,
+                                                r.network(kind).shapes.max)}
+        for nhw in sorted(points, key=lambda p: (p.n, p.h, p.w)):
+            report = _lint_at(path, nhw)
+            assert report.ok, f"{path.name} {nhw}: {report.findings[0].line()}"

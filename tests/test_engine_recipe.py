@@ -145,6 +145,9 @@ BASE = 'target = "t"\nprecision = "fp16"\nworkspace_mib = 512\n'
     ('[networks.warp]\nmin = [1, 64, 64]\nopt = [1, 64, 64]\nmax = [1, 64, 64]\n', "unknown network 'warp'"),
     ('dla_core = 0\n[networks.dequant]\nmin = [1, 64, 64]\nopt = [1, 64, 64]\nmax = [1, 128, 128]\n', "on DLA needs min == opt == max"),
     ('', r"needs at least one \[networks"),
+    # a top-level key written below [device] lands in that table (how a merge once hid the peak_* keys)
+    ('[device]\nmin_compute_capability = "8.7"\npeak_int8_tops = 20.0\n[networks.dequant]\nmin = [1, 64, 64]\n'
+     'opt = [1, 64, 64]\nmax = [1, 64, 64]\n', r"\[device\] has unknown key\(s\) peak_int8_tops .*top-level keys go above"),
 ])
 def test_bad_recipes_say_what_is_wrong(tmp_path, body, message):
     with pytest.raises(BadArgumentError, match=message):

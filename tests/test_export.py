@@ -406,10 +406,21 @@ def test_calibrate_cli_writes_a_gated_int8_model(exported, tmp_path):
     result = CliRunner().invoke(app, ["calibrate", "--network", "dither", "--onnx-dir", str(onnx_dir), "--manifest",
                                       str(manifest), "--check-frames", "2", "--cache-dir", str(cache)])
     assert result.exit_code == 0, result.output
-    assert "dither_detector.int8.onnx: INT8 Q/DQ from 3 train frames" in result.output and "decisions flipped" in result.output
-    model = check_model(onnx_dir / "dither_detector.int8.onnx", Precision.INT8)
-    assert read_metadata(model)["calib_frames"] == "3"
-    assert sorted(p.name for p in onnx_dir.iterdir()) == ["dither_detector.int8.onnx", "dither_detector.onnx"]
+    assert "dither_detector.int8.onnx: INT8 from 3 train frames" in result.output and "decisions flipped" in result.output
+    # by default into the user cache slot of this FP32 file (never next to it, i.e. never into the package) ...
+    from trt_gif2video.derived import model_file
+    from trt_gif2video.hashing import sha256_file
+    from trt_gif2video.models import Network
+
+    slot = cache / "models" / sha256_file(onnx_dir / "dither_detector.onnx")[:16]
+    assert sorted(p.name for p in onnx_dir.iterdir()) == ["dither_detector.onnx"]
+    for name in ("dither_detector.int8.onnx", "dither_detector.int8-cpu.onnx"):
+        model = check_model(slot / name, Precision.INT8)
+        assert read_metadata(model)["calib_source"].endswith("3 frames")
+    # ... where restore and build find it
+    said = []
+    assert model_file(Network.DITHER, None, Precision.INT8, cpu=False, models_dir=onnx_dir, cache_dir=cache,
+                      notify=said.append) == slot / "dither_detector.int8.onnx" and not said
 
 
 def test_fp16_int8_and_calib_import_without_torch():

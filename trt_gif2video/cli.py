@@ -325,7 +325,7 @@ def restore(
     interp: Annotated[Optional[int], typer.Option(help="Output frames per GIF frame (default 2).")] = None,
     fps: Annotated[Optional[float], typer.Option(help="Output frame rate instead of --interp.")] = None,
     backend: Annotated[Backend, typer.Option(help="Inference backend; auto picks the fastest usable.")] = Backend.AUTO,
-    precision: Annotated[Precision, typer.Option(help="Model precision.")] = Precision.FP32,
+    precision: Annotated[Precision, typer.Option(help="Model precision: fp32; int8 (fastest on a CPU, uint8 integer kernels); fp16 (for GPUs: on a CPU it runs, no faster than fp32). A file the install lacks is made once in the user cache.")] = Precision.FP32,
     dither: Annotated[DitherChoice, typer.Option(help="Dequantizer for dithered GIFs: detected, forced, or off.")] = DitherChoice.AUTO,
     interpolator: Annotated[InterpolatorChoice, typer.Option(help="Frame interpolator: ours, or pretrained RIFE with / without its refinement (run `trt-gif2video weights fetch rife` once).")] = InterpolatorChoice.OURS,
     fmt: Annotated[Optional[OutputFormat], typer.Option("--format", help="Output format (default: from the extension).")] = None,
@@ -496,7 +496,7 @@ from .export import NetworkChoice as BuildNetworks  # noqa: E402 - torch-free; c
 def build(
     target: Annotated[Optional[str], typer.Option(metavar="NAME", help="Shipped recipe in build_engines/ (default: the one for this GPU).")] = None,
     recipe: Annotated[Optional[Path], typer.Option(help="Recipe TOML file instead of --target.")] = None,
-    precision: Annotated[Optional[Precision], typer.Option(help="Override the recipe's precision (picks <stem>.fp16/.int8.onnx).")] = None,
+    precision: Annotated[Optional[Precision], typer.Option(help="Override the recipe's precision (<stem>.fp16/.int8.onnx: shipped, cached, or made once in the user cache).")] = None,
     network: Annotated[BuildNetworks, typer.Option(help="Which network(s) to build.")] = BuildNetworks.ALL,
     onnx_dir: Annotated[Optional[Path], typer.Option(help="Folder with the ONNX files (default: the shipped weights).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Engine cache folder (default: the user cache dir).")] = None,
@@ -573,12 +573,20 @@ def export_cmd(
     fp16: Annotated[bool, typer.Option(help="Also write the FP16 graph (<stem>.fp16.onnx).")] = True,
     check_frames: Annotated[int, typer.Option(help="Validation frames for the FP16 PSNR-drop gate (0 = no gate; needs the corpus).", min=0)] = 32,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Corpus cache dir for the gate (default: the user cache).")] = None,
+    derived: Annotated[bool, typer.Option("--derived", help="Only regenerate the shipped derived files (INT8 ranges, CPU INT8, detector FP16/INT8) from the FP32 ONNX in --out: no torch, needs the corpus.")] = False,
 ) -> None:
     """Export trained weights to FP32 ONNX (needs torch), verified against torch; derive FP16."""
     from .errors import BackendUnavailableError
     from .export import models_for
     from .models import weights_dir
 
+    if derived:
+        from .export.derived import regenerate
+
+        for f in regenerate(out or weights_dir(), models_for(network), check_frames=check_frames, cache_dir=cache_dir,
+                            notify=_notify):
+            say(f"{f.path}: {f.line}")
+        return
     try:
         from .export.onnx_export import export_all
     except ImportError as exc:
@@ -597,27 +605,32 @@ def calibrate(
     network: Annotated[NetworkChoice, typer.Option(help="Which network(s) to quantize.")] = NetworkChoice.ALL,
     frames: Annotated[Optional[int], typer.Option(help="Calibration frames per network (default: the manifest's).", min=1)] = None,
     onnx_dir: Annotated[Optional[Path], typer.Option(help="Folder with the FP32 <stem>.onnx (default: the shipped weights).")] = None,
-    out: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where <stem>.int8.onnx goes (default: --onnx-dir).")] = None,
+    out: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where <stem>.int8.onnx and <stem>.int8-cpu.onnx go (default: the user cache, where restore and build look).")] = None,
     manifest: Annotated[Optional[Path], typer.Option(help="Calibration manifest TOML (default: the shipped calib/manifest.toml values).")] = None,
     check_frames: Annotated[int, typer.Option(help="Validation frames for the PSNR-drop gate (0 = no gate).", min=0)] = 32,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Corpus cache dir (default: $TRT_GIF2VIDEO_CACHE or the user cache).")] = None,
 ) -> None:
-    """INT8 with explicit Q/DQ from the FP32 ONNX, calibrated on corpus GIF frames (no torch needed)."""
+    """INT8 from the FP32 ONNX, calibrated on corpus GIF frames: TensorRT Q/DQ and ONNX Runtime CPU flavours (no torch)."""
     import dataclasses
 
     from .calib import load_manifest
-    from .config import Precision
+    from .derived import Flavour, cache_root
     from .export import models_for
-    from .export.int8 import build_int8
+    from .export.derived import corpus_calibration, write_flavours
+    from .hashing import sha256_file
     from .models import weights_dir
 
     spec = load_manifest(manifest)
     spec = dataclasses.replace(spec, frames=frames) if frames else spec
     src_dir = onnx_dir or weights_dir()
     for mf in models_for(network):
-        dst = (out or src_dir) / mf.onnx_name(Precision.INT8)
-        drop = build_int8(src_dir / mf.onnx_name(), dst, spec, cache_dir, check_frames)
-        say(f"{dst}: INT8 Q/DQ from {spec.frames} {spec.split} frames" + (f"; {drop.line()}" if drop else ""))
+        fp32 = src_dir / mf.onnx_name()
+        # the default is the slot `restore` / `build` look in for this very FP32 file: never the package
+        dst_dir = out or cache_root(cache_dir) / sha256_file(fp32)[:16]
+        calibration = corpus_calibration(fp32, spec, cache_dir)
+        for f in write_flavours(fp32, (Flavour.INT8, Flavour.INT8_CPU), dst_dir, calibration, check_frames, cache_dir,
+                                spec, notify=_notify):
+            say(f"{f.path}: INT8 from {spec.frames} {spec.split} frames; {f.line}")
 
 
 @app.command(rich_help_panel="Deploy")
@@ -636,10 +649,32 @@ def bench(
     models_dir: Annotated[Optional[Path], typer.Option(help="Folder with the models (default: the shipped weights).")] = None,
     peak_size: Annotated[int, typer.Option(help="Side of the square FP32 matmul that measures the peak.", min=64)] = 2048,
     out: Annotated[Path, typer.Option("-o", "--output", help="Folder for bench.json, bench.md and bench.png.")] = Path("bench-results"),
+    stream: Annotated[bool, typer.Option("--stream", help="Only play a GIF per size at its own delays into the pipeline: latency per output frame, late frames, keeps up or not (stream.md).")] = False,
+    stream_frames: Annotated[int, typer.Option(help="--stream: frames of the synthetic 10 fps GIF per size.", min=3)] = 20,
+    stream_gif: Annotated[Optional[Path], typer.Option(help="--stream: play this GIF instead of synthetic ones.")] = None,
+    predict: Annotated[Optional[list[str]], typer.Option(metavar="TARGET", help="Only predict fps per size and precision on a recipe's board (roofline from the ONNX and the recipe's published peaks; no measurement). A target in build_engines/ or 'all'; repeatable (predict.md).")] = None,
+    efficiency: Annotated[Optional[float], typer.Option(help="--predict: share of the dense compute peak reached (default: the stated assumption).", min=0.001, max=1.0)] = None,
+    memory_efficiency: Annotated[Optional[float], typer.Option(help="--predict: share of the memory bandwidth reached.", min=0.001, max=1.0)] = None,
 ) -> None:
     """Throughput, per-stage latency (p50/p95/p99), memory and FLOP efficiency per backend and precision."""
     from .bench.report import write_all
     from .bench.run import Bench, BenchConfig, parse_sizes
+
+    if predict:
+        from .bench.extras import run_predict
+
+        md = run_predict(predict, parse_sizes(sizes), tuple(precision or ()), models_dir, efficiency, memory_efficiency, out)
+        say(md.read_text())
+        say(f"wrote {md} and {md.with_suffix('.json')}")
+        return
+    if stream:
+        from .bench.extras import run_stream
+
+        md = run_stream(parse_sizes(sizes), stream_frames, stream_gif, tuple(backend or ()), tuple(precision or ()),
+                        threads, models_dir, out, notify=_notify)
+        say(md.read_text())
+        say(f"wrote {md} and {md.with_suffix('.json')}")
+        return
 
     config = BenchConfig(backends=tuple(backend or ()), precisions=tuple(precision or ()), sizes=parse_sizes(sizes),
                          frames=frames, large_frames=large_frames, warmup=warmup, batch=batch, threads=threads,

@@ -62,14 +62,11 @@ class BuiltPlan:
 
 def spec_for(recipe: Recipe, kind: Network, variant: Variant | None, onnx_dir: Path | None) -> BuildSpec:
     """Check one network of `recipe` against its ONNX file (no TensorRT needed)."""
-    stem = model_stem(kind, variant)
-    path = onnx_path(kind, variant, recipe.precision, root=onnx_dir)
-    if not path.is_file():
-        hint = "export the models first" if recipe.precision is Precision.FP32 else (
-            f"derive it from {stem}.onnx with the export step ({recipe.precision.value}), since TensorRT 11 takes precision from the ONNX"
-        )
-        raise ModelError(f"{path}: ONNX file not found; {hint}, or pass --onnx-dir")
-    return spec_from_info(recipe, kind, stem, read_onnx_info(require(path)))
+    from ..derived import model_file
+
+    # TensorRT takes precision from the ONNX: the FP16 / Q/DQ INT8 file is shipped, cached, or made now
+    path = model_file(kind, variant, recipe.precision, cpu=False, models_dir=onnx_dir)
+    return spec_from_info(recipe, kind, model_stem(kind, variant), read_onnx_info(path))
 
 
 def spec_from_info(recipe: Recipe, kind: Network, stem: str, info: OnnxInfo) -> BuildSpec:

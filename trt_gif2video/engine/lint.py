@@ -10,6 +10,10 @@ source); inputs TensorRT needs constant are constant, shape inputs never depend 
 values; Q/DQ as TensorRT wants it; no tensor of 2^31 elements or more; the activation
 memory at the max profile within the recipe's budget.
 
+Not linted: ONNX Runtime's CPU INT8 files (`<stem>.int8-cpu.onnx`, uint8 activations): TensorRT
+never reads them (`build` and the TensorRT backend take `<stem>.int8.onnx`), so `for_tensorrt`
+leaves them out of a folder and `lint_model` refuses them by name.
+
 Shapes come from ONNX shape inference with the graph inputs' dynamic N/H/W bound to the
 profile's values (data propagation resolves the Shape -> Reshape chains).
 """
@@ -37,6 +41,9 @@ else:  # pragma: no cover - 3.10
 OPS_TABLE = Path(__file__).with_name("trt_onnx_ops.toml")
 MAX_ELEMENTS = 2**31  # TensorRT's limit on the element count of one tensor (int32 volume)
 MIB = 1 << 20
+
+CPU_ONLY_SUFFIX = ".int8-cpu.onnx"  # trt_gif2video.derived.Flavour.INT8_CPU: ONNX Runtime's CPU kernels only
+CPU_ONLY_FLAVOUR = "int8-cpu"  # its metadata `int8_flavour` (export.int8.FLAVOUR_KEY)
 
 _T = onnx.TensorProto
 # ONNX element type -> the names onnx-tensorrt's table uses
@@ -550,6 +557,23 @@ def activation_peak(model: onnx.ModelProto, typed: _Typed) -> int:
     return int(np.cumsum(delta).max(initial=0))
 
 
+def for_tensorrt(path: Path | str) -> bool:
+    """Whether TensorRT would ever read ONNX file `path` (False for ONNX Runtime's CPU INT8 files)."""
+    return not Path(path).name.endswith(CPU_ONLY_SUFFIX)
+
+
+def tensorrt_onnx_files(folder: Path | str) -> list[Path]:
+    """The ONNX files in `folder` that `build` may read: every `*.onnx` except `*.int8-cpu.onnx`."""
+    return sorted(p for p in Path(folder).glob("*.onnx") if for_tensorrt(p))
+
+
+def _refuse_cpu_only(proto: onnx.ModelProto, name: str) -> None:
+    flavour = next((p.value for p in proto.metadata_props if p.key == "int8_flavour"), None)
+    if name.endswith(CPU_ONLY_SUFFIX) or flavour == CPU_ONLY_FLAVOUR:
+        raise ModelError(f"{name}: an ONNX Runtime CPU INT8 file (uint8 activations), which TensorRT never reads; "
+                         "lint the TensorRT Q/DQ file <stem>.int8.onnx instead")
+
+
 def lint_model(
     model: onnx.ModelProto | Path | str,
     shapes: Mapping[str, tuple[int, ...]],
@@ -568,6 +592,7 @@ def lint_model(
         raise ModelError(f"lint: contexts must be >= 1, got {contexts}")
     proto, default_name = _load(model)
     name = name or default_name
+    _refuse_cpu_only(proto, name)
     table = table or load_op_table()
     bound = _bind_inputs(proto, shapes, name)
     typed = _infer(bound, name)

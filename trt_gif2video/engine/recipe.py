@@ -172,7 +172,15 @@ def _cc(text: object, where: str) -> tuple[int, int]:
         raise BadArgumentError(f"recipe {where}: compute capability {text!r} must look like \"8.7\"") from None
 
 
+DEVICE_KEYS = ("compute_capability", "min_compute_capability", "min_memory_gib")
+
+
 def _device(table: dict, where: str) -> DeviceMatch:
+    # TOML puts every key after `[device]` into that table: a top-level key written below it lands here
+    unknown = sorted(set(table) - set(DEVICE_KEYS))
+    if unknown:
+        raise BadArgumentError(f"recipe {where}: [device] has unknown key(s) {', '.join(unknown)} (it takes "
+                               f"{', '.join(DEVICE_KEYS)}; top-level keys go above [device])")
     match = DeviceMatch(
         compute_capabilities=tuple(_cc(c, where) for c in table.get("compute_capability", ())),
         min_compute_capability=_cc(table["min_compute_capability"], where) if "min_compute_capability" in table else None,

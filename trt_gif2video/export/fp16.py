@@ -209,8 +209,11 @@ def _restore_output_types(model: onnx.ModelProto, types: dict[str, int]) -> None
 def make_fp16(src: Path | str, dst: Path | str) -> Path:
     """Write the FP16 variant of FP32 ONNX `src` to `dst` (checked against the contract)."""
     src, dst = Path(src), Path(dst)
+    from ..hashing import sha256_file
+
     check_model(src, Precision.FP32)
     fp16 = to_fp16(onnx.load(str(src)))
+    set_metadata(fp16, source_sha256=sha256_file(src))  # which FP32 file it belongs to (trt_gif2video.derived)
     check_model(fp16, Precision.FP16)
     _atomic_save(fp16, dst)
     return dst

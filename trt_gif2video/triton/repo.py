@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Precision
+from ..derived import model_file
 from ..engine.build import VARIANTS
 from ..engine.cache import read_sidecar
 from ..engine.recipe import read_onnx_info
 from ..errors import ModelError, OutputError
-from ..models import Network, Variant, model_stem, onnx_path, require
+from ..models import Network, Variant, model_stem
 from .config import ModelSettings, Platform, model_config
 
 TEMPLATE = Path(__file__).resolve().parent / "python_backend" / "model.py"
@@ -76,7 +77,8 @@ def write_repository(request: RepoRequest, notify=print) -> list[Path]:
     written = []
     try:
         for network, variant, stem in models(request.networks):
-            onnx_file = require(onnx_path(network, variant, request.precision, root=request.models_dir))
+            # FP16 / Q/DQ INT8: shipped, cached, or made once, the same file `build` reads (plans key on its sha256)
+            onnx_file = model_file(network, variant, request.precision, cpu=False, models_dir=request.models_dir)
             info = read_onnx_info(onnx_file)
             settings = request.settings
             version = tmp / stem / "1"

@@ -31,7 +31,7 @@ from ...engine import compat
 from ...engine.cache import EngineCache, EngineKey, Environment, load_checked, read_sidecar, sha256_file
 from ...engine.recipe import OnnxInfo, load_recipe, read_onnx_info, recipe_path, target_for_device
 from ...errors import BackendUnavailableError, BadArgumentError, EngineMismatchError, ModelError
-from ...models import Network, Variant, model_stem, onnx_path, require
+from ...models import Network, Variant, model_stem
 from ..cuda import Cuda, DeviceBuffer
 from .base import Session, SessionOptions, ShapeLimits, TensorSpec
 
@@ -281,7 +281,9 @@ def open_tensorrt(network: Network, variant: Variant | None, precision: Precisio
 
     network, precision = Network(network), Precision(precision)
     stem = model_stem(network, variant)
-    info = read_onnx_info(require(onnx_path(network, variant, precision, root=options.models_dir)))
+    from ...derived import model_file  # FP16 / Q/DQ INT8: shipped, cached, or made on first use
+
+    info = read_onnx_info(model_file(network, variant, precision, cpu=False, models_dir=options.models_dir))
     inputs, outputs = _tensor_specs(info)
     label = f"{stem} ({precision.value}, tensorrt)"
     explicit = options.extra.get(EXTRA_PLAN)
