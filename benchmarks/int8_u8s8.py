@@ -1,4 +1,7 @@
-"""CPU INT8 experiment: the shipped INT8 graphs use symmetric int8 activations (S8S8), which
+"""Superseded: the shipped `<stem>.int8-cpu.onnx` files are this idea with corpus calibration and an
+accuracy gate (`trt-gif2video export --derived`). Kept because results/cpu-20261124/int8-u8s8 was made by it.
+
+CPU INT8 experiment: the shipped INT8 graphs use symmetric int8 activations (S8S8), which
 TensorRT needs; this writes U8S8 variants (asymmetric uint8 activations, per-channel int8
 weights, the same convolutions excluded) into a models folder the bench can run:
 

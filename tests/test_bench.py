@@ -246,8 +246,11 @@ def test_config_rejects_nonsense():
 
 
 @needs_torch
-def test_tiny_bench_run_through_the_cli(tiny_models, tmp_path):
+def test_tiny_bench_run_through_the_cli(tiny_models, tmp_path, monkeypatch):
     from trt_gif2video.cli import app
+    from trt_gif2video.data.corpus import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))  # INT8 is made there on first use
 
     out = tmp_path / "res"
     args = ["bench", "--backend", "onnxruntime", "--precision", "fp32", "--precision", "int8", "--sizes", "40x24",
@@ -262,8 +265,10 @@ def test_tiny_bench_run_through_the_cli(tiny_models, tmp_path):
     assert ort["dequant"]["latency"]["n"] == 3 and ort["interp"]["latency"]["mean_ms"] > 0
     assert ort["dequant"]["gflops"] == pytest.approx(flops / ort["dequant"]["latency"]["mean_ms"] / 1e6)
     assert ort["fps_x2"] > 0 and ort["peak_rss_mib"] > 0
-    int8 = [r for r in data["rows"] if r["precision"] == "int8"][0]  # no int8 export in the folder
-    assert "dequant_nodither.int8.onnx: model file not found" in int8["skipped"] and int8["dequant"] is None
+    int8 = [r for r in data["rows"] if r["precision"] == "int8"][0]  # none in the folder: made on first use
+    assert int8["skipped"] is None and int8["dequant"]["model"] == "dequant_nodither.int8-cpu.onnx"
+    assert int8["dequant"]["flops_per_frame"] == flops and int8["interp"]["latency"]["n"] == 3
+    assert list((tmp_path / "cache" / "models").glob("*/interp.int8-cpu.onnx"))
     stages = {s["stage"]: s for s in data["stages"]}
     assert stages["decode"]["latency"]["n"] == 3 + 1 + 1 and stages["encode"]["latency"]["mean_ms"] > 0
     assert stages["host-to-device"]["latency"] is None  # CPU: no transfers

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -144,6 +145,20 @@ def test_exception_mid_write_leaves_nothing(tmp_path, name):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("name", ["x.mp4", "x.gif", "xdir"])
+def test_a_frame_that_fails_to_encode_leaves_nothing_even_outside_a_with_block(tmp_path, name, monkeypatch):
+    w = open_writer(tmp_path / name, 10)
+    w.write(smooth(0))
+
+    def broken(rgb):
+        raise ValueError("encoder rejected the frame")
+
+    monkeypatch.setattr(w, "_write", broken)
+    with pytest.raises(OutputError, match="encoding frame 1 failed: encoder rejected the frame"):
+        w.write(smooth(1))
+    assert leftovers(tmp_path) == []  # the writer cleaned up itself: no abort() or __exit__ needed
+
+
 def test_failure_keeps_the_previous_file(tmp_path):
     target = tmp_path / "keep.mp4"
     target.write_bytes(b"previous")
@@ -176,12 +191,59 @@ def test_missing_directory_fails_at_open(tmp_path):
     assert leftovers(tmp_path) == ["file"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only directory")
-def test_read_only_directory_fails_at_open(tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir(mode=0o555)
-    with pytest.raises(OutputError, match="cannot write"):
-        open_writer(ro / "out.mp4", 10)
+def _unprivileged(fn) -> tuple[int, str]:
+    """Run fn() in a forked child that first drops root to nobody (65534): root ignores mode bits.
+    A fork, not a new interpreter: the interpreter may live where nobody cannot read it."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into pytest
+        status = 1
+        try:
+            os.close(read)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            message = fn()
+            os.write(write, message.encode())
+            status = 0
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            os.write(write, f"{type(exc).__name__}: {exc}".encode())
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        text = fh.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), text
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and POSIX permissions")
+@pytest.mark.parametrize("name", ["out.mp4", "out.gif", "frames"])
+def test_read_only_directory_fails_at_open(name):
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="ro-test-"))  # pytest's tmp_path is 0700 root: nobody could not reach it
+    ro = base / "ro"
+    try:
+        base.chmod(0o755)
+        ro.mkdir()
+        ro.chmod(0o555)
+
+        def attempt() -> str:
+            try:
+                open_writer(ro / name, 10)
+            except OutputError as exc:
+                return str(exc)
+            return "UNEXPECTED: opened a writer in a read-only directory"
+
+        code, message = _unprivileged(attempt)
+        assert code == 0, message
+        assert message.startswith(str(ro)) and "cannot write" in message, message
+        assert os.listdir(ro) == []  # not even a temp file
+    finally:
+        ro.chmod(0o755)
+        shutil.rmtree(base)
 
 
 def test_resolve_format():

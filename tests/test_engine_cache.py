@@ -191,6 +191,33 @@ def test_version_compatible_plans_accept_a_newer_tensorrt_but_not_another_gpu(tm
     assert "NVIDIA A100" in environment_mismatch(other, ENV)
 
 
+def test_version_compatibility_is_forward_only(tmp_path):
+    """A plan from a NEWER TensorRT never runs on an older one, version-compatible or not."""
+    newer = _foreign_plan(tmp_path, dataclasses.replace(ENV, tensorrt_version="10.16.1.11"), version_compatible=True)
+    with pytest.raises(EngineMismatchError) as err:
+        load_checked(newer, ENV, bytes, rebuild=None)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(newer.name)
+    assert "built by TensorRT 10.16.1.11, newer than this machine's 10.13.3.9" in message
+    assert message.endswith("rebuild it with `trt-gif2video build` (the ONNX is needed)")
+    newer_major = _foreign_plan(tmp_path / "m", dataclasses.replace(ENV, tensorrt_version="11.4.0.106"), version_compatible=True)
+    assert "newer than this machine's 10.13.3.9" in environment_mismatch(newer_major, ENV)
+
+
+def test_another_compute_capability_is_named_even_for_version_compatible_plans(tmp_path):
+    orin = Environment("10.13.3.9", "Orin", (8, 7))
+    plan = _foreign_plan(tmp_path, orin, version_compatible=True)
+    reason = environment_mismatch(plan, ENV)
+    assert reason == (f"{plan.name} was built for Orin (sm 8.7) with TensorRT 10.13.3.9; this machine has "
+                      "NVIDIA GeForce RTX 3090 (sm 8.6) with TensorRT 10.13.3.9 "
+                      "(plans run only on the compute capability they were built for)")
+
+
+def test_a_sidecar_with_an_unparsable_version_is_malformed_not_a_crash(tmp_path):
+    plan = _foreign_plan(tmp_path, dataclasses.replace(ENV, tensorrt_version="ten"), version_compatible=True)
+    assert environment_mismatch(plan, ENV) == f"{plan.name}: sidecar {plan.with_suffix('.json').name} is malformed"
+
+
 def test_missing_plan_file_is_a_mismatch_not_a_crash(tmp_path):
     with pytest.raises(EngineMismatchError, match="plan file not found"):
         load_checked(tmp_path / "gone.plan", ENV, bytes, rebuild=None)

@@ -31,15 +31,20 @@ def _image(name: str):
     return helper.make_tensor_value_info(name, U8, ["N", "H", "W", 3])
 
 
+def _cast_through(src: str, dst: str) -> list:
+    """uint8 -> float -> uint8: TensorRT takes UINT8 only into and out of a Cast (engine/lint.py)."""
+    return [helper.make_node("Cast", [src], [f"{src}_f"], to=F32), helper.make_node("Cast", [f"{src}_f"], [dst], to=U8)]
+
+
 def tiny_onnx(path: Path, network: Network, *, precision: str = "fp32", stride: int | None = None,
               palette_entries: int = 256) -> Path:
     """A graph with the contract's I/O for `network` (identity-like body)."""
     if network is Network.DEQUANT:
         inputs = [_image("gif"), helper.make_tensor_value_info("palette", U8, ["N", palette_entries, 3])]
-        outputs, nodes = [_image("restored")], [helper.make_node("Identity", ["gif"], ["restored"])]
+        outputs, nodes = [_image("restored")], _cast_through("gif", "restored")
     elif network is Network.INTERP:
         inputs = [_image(n) for n in ("gif0", "gif1", "img0", "img1")] + [helper.make_tensor_value_info("t", F32, ["N"])]
-        outputs, nodes = [_image("frame_t")], [helper.make_node("Identity", ["img0"], ["frame_t"])]
+        outputs, nodes = [_image("frame_t")], _cast_through("img0", "frame_t")
     else:
         inputs = [_image("gif")]
         outputs = [helper.make_tensor_value_info("p_dither", F32, ["N"])]
@@ -140,6 +145,9 @@ BASE = 'target = "t"\nprecision = "fp16"\nworkspace_mib = 512\n'
     ('[networks.warp]\nmin = [1, 64, 64]\nopt = [1, 64, 64]\nmax = [1, 64, 64]\n', "unknown network 'warp'"),
     ('dla_core = 0\n[networks.dequant]\nmin = [1, 64, 64]\nopt = [1, 64, 64]\nmax = [1, 128, 128]\n', "on DLA needs min == opt == max"),
     ('', r"needs at least one \[networks"),
+    # a top-level key written below [device] lands in that table (how a merge once hid the peak_* keys)
+    ('[device]\nmin_compute_capability = "8.7"\npeak_int8_tops = 20.0\n[networks.dequant]\nmin = [1, 64, 64]\n'
+     'opt = [1, 64, 64]\nmax = [1, 64, 64]\n', r"\[device\] has unknown key\(s\) peak_int8_tops .*top-level keys go above"),
 ])
 def test_bad_recipes_say_what_is_wrong(tmp_path, body, message):
     with pytest.raises(BadArgumentError, match=message):

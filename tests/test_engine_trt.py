@@ -47,14 +47,19 @@ def setup(tmp_path):
 
 
 def test_build_cache_load_and_infer(setup):
-    from trt_gif2video.runtime.backends.tensorrt import open_tensorrt
+    from trt_gif2video.errors import BadArgumentError
+    from trt_gif2video.runtime.backends.tensorrt import CONTEXTS_PER_SESSION, open_tensorrt
 
     tmp_path, options = setup
     frames = np.random.default_rng(1).integers(0, 256, (3, 64, 96, 3), dtype=np.uint8)
     with open_tensorrt(Network.DITHER, None, Precision.FP32, options) as session:
         out = session.infer({"gif": frames})["p_dither"]
-        tickets = [session.submit({"gif": frames[:1]}), session.submit({"gif": frames[1:]})]
-        split = [session.collect(t)["p_dither"] for t in tickets]
+        first = session.submit({"gif": frames[:1]})
+        with pytest.raises(BadArgumentError, match="already in flight"):  # one context: one batch at a time
+            session.submit({"gif": frames[1:]})
+        split = [session.collect(first)["p_dither"], session.collect(session.submit({"gif": frames[1:]}))["p_dither"]]
+        assert len(session._slots) == CONTEXTS_PER_SESSION == 1
+    session.close()  # a second close (the with block closed it) does nothing
     np.testing.assert_allclose(out, frames.reshape(3, -1).astype(np.float32).mean(axis=1), rtol=1e-4)
     np.testing.assert_allclose(np.concatenate(split), out, rtol=1e-5)
     plans = sorted((tmp_path / "cache").glob("*.plan"))
@@ -90,3 +95,24 @@ def test_explicit_plan_from_another_gpu_is_an_engine_mismatch(setup):
     explicit = dataclasses.replace(options, extra={**options.extra, EXTRA_PLAN: str(plan)})
     with pytest.raises(EngineMismatchError, match="was built for Some Other GPU"):
         open_tensorrt(Network.DITHER, None, Precision.FP32, explicit)
+
+
+def test_version_compatible_plan_without_its_sidecar_loads(setup):
+    """Such plans embed the lean runtime: they deserialize only with engine_host_code_allowed."""
+    import dataclasses
+
+    from trt_gif2video.runtime.backends.tensorrt import EXTRA_PLAN, open_tensorrt
+
+    if compat.parse_version(compat.import_tensorrt("test").__version__)[:2] < (8, 6):
+        pytest.skip("version-compatible plans need TensorRT >= 8.6")
+    tmp_path, options = setup
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text("version_compatible = true\n" + RECIPE)
+    open_tensorrt(Network.DITHER, None, Precision.FP32, options).close()
+    plan = next((tmp_path / "cache").glob("*_vc_*.plan"))
+    plan.with_suffix(".json").unlink()
+    explicit = dataclasses.replace(options, extra={**options.extra, EXTRA_PLAN: str(plan)})
+    frames = np.random.default_rng(2).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    with open_tensorrt(Network.DITHER, None, Precision.FP32, explicit) as session:
+        out = session.infer({"gif": frames})["p_dither"]
+    np.testing.assert_allclose(out, frames.reshape(1, -1).astype(np.float32).mean(axis=1), rtol=1e-4)

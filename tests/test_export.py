@@ -21,7 +21,7 @@ from trt_gif2video.calib import DEFAULT_MANIFEST, CalibManifest, load_manifest, 
 from trt_gif2video.config import Precision
 from trt_gif2video.errors import BadArgumentError, ModelError
 from trt_gif2video.export import model_for_stem, variant_path
-from trt_gif2video.export.check import DROP_GATES, PROB_GATE, check_model, measure_drop, read_metadata, set_metadata
+from trt_gif2video.export.check import check_model, measure_drop, read_metadata, set_metadata
 from trt_gif2video.export.fp16 import make_fp16
 from trt_gif2video.export.int8 import FeedsReader, check_qdq, head_convs, input_convs, make_int8
 from trt_gif2video.palette import pad_palette
@@ -210,9 +210,9 @@ def test_fp16_accuracy_gate(exported, fp16_files, stem):
     drop = measure_drop(exported[stem][1], fp16_files[stem], feeds, targets)
     assert drop.precision is Precision.FP16
     if targets is None:
-        assert drop.mean_prob_diff <= PROB_GATE and drop.flips == 0
+        assert drop.mean_prob_diff <= 0.05 and drop.flips == 0
     else:
-        assert drop.drop <= DROP_GATES[Precision.FP16], drop.line()
+        assert drop.drop <= 0.1, drop.line()  # dB: the FP16 gate
     assert drop.passes()
 
 
@@ -222,7 +222,7 @@ def test_fp16_accuracy_gate_in_true_fp16_arithmetic(exported, fp16_files, stem):
     # FP32 behind inserted Casts); onnx's reference evaluator computes in FP16: small crops, same gate
     feeds, targets = _validation_like(stem, 1, size=32)
     drop = measure_drop(exported[stem][1], fp16_files[stem], feeds, targets, reference=True)
-    assert drop.drop <= DROP_GATES[Precision.FP16], drop.line()
+    assert drop.drop <= 0.1, drop.line()  # dB: the FP16 gate
 
 
 # --- INT8 ----------------------------------------------------------------------------------
@@ -281,7 +281,7 @@ def test_int8_accuracy_gate(exported, int8_files, stem):
     drop = measure_drop(exported[stem][1], int8_files[stem], feeds, targets)
     assert drop.passes(), drop.line()
     if targets is not None:
-        assert drop.drop <= DROP_GATES[Precision.INT8]
+        assert drop.drop <= 0.5, drop.line()  # dB: the INT8 gate
 
 
 def test_int8_needs_samples():
@@ -406,10 +406,21 @@ def test_calibrate_cli_writes_a_gated_int8_model(exported, tmp_path):
     result = CliRunner().invoke(app, ["calibrate", "--network", "dither", "--onnx-dir", str(onnx_dir), "--manifest",
                                       str(manifest), "--check-frames", "2", "--cache-dir", str(cache)])
     assert result.exit_code == 0, result.output
-    assert "dither_detector.int8.onnx: INT8 Q/DQ from 3 train frames" in result.output and "decisions flipped" in result.output
-    model = check_model(onnx_dir / "dither_detector.int8.onnx", Precision.INT8)
-    assert read_metadata(model)["calib_frames"] == "3"
-    assert sorted(p.name for p in onnx_dir.iterdir()) == ["dither_detector.int8.onnx", "dither_detector.onnx"]
+    assert "dither_detector.int8.onnx: INT8 from 3 train frames" in result.output and "decisions flipped" in result.output
+    # by default into the user cache slot of this FP32 file (never next to it, i.e. never into the package) ...
+    from trt_gif2video.derived import model_file
+    from trt_gif2video.hashing import sha256_file
+    from trt_gif2video.models import Network
+
+    slot = cache / "models" / sha256_file(onnx_dir / "dither_detector.onnx")[:16]
+    assert sorted(p.name for p in onnx_dir.iterdir()) == ["dither_detector.onnx"]
+    for name in ("dither_detector.int8.onnx", "dither_detector.int8-cpu.onnx"):
+        model = check_model(slot / name, Precision.INT8)
+        assert read_metadata(model)["calib_source"].endswith("3 frames")
+    # ... where restore and build find it
+    said = []
+    assert model_file(Network.DITHER, None, Precision.INT8, cpu=False, models_dir=onnx_dir, cache_dir=cache,
+                      notify=said.append) == slot / "dither_detector.int8.onnx" and not said
 
 
 def test_fp16_int8_and_calib_import_without_torch():

@@ -2,9 +2,12 @@
 and Pillow; bad inputs; constant memory.
 
 Where references differ from browsers (our target), the comparison says so:
-- Transparent pixels and disposal=background: browsers show the page behind, we show
-  the background colour (module docstring). ImageMagick `-coalesce` leaves those pixels
-  transparent, so we compare where its alpha is 255 and require our background elsewhere.
+- Transparent pixels and disposal=background: browsers and ImageMagick `-coalesce` make them
+  transparent, and so do we (`GifFrame.alpha`): our alpha must equal ImageMagick's; under
+  alpha 0 our RGB is the background colour (module docstring).
+- Screen area the first frame does not cover: browsers show it transparent, and so do we;
+  ImageMagick 6 paints it with the opaque background colour when the first frame has no
+  transparent index. Those cases compare colour only, and browsers' rule is tested apart.
 - Pillow paints screen area that no frame has covered yet with palette entry 0, not the
   background colour: those cases are compared with Pillow with background index 0.
 - Pillow does not undo a first frame with disposal=previous; browsers and ImageMagick
@@ -74,11 +77,17 @@ def _pillow_frames(path: Path) -> list[np.ndarray]:
     return frames
 
 
-def _assert_same(ours, ref_rgba: list[np.ndarray], bg: np.ndarray, who: str) -> None:
-    """Opaque reference pixels must match ours exactly; transparent ones must be our background."""
+def _assert_same(ours, ref_rgba: list[np.ndarray], bg: np.ndarray, who: str, alpha: bool = False) -> None:
+    """Opaque reference pixels must match ours exactly; transparent ones must be our background.
+    alpha: our alpha must equal the reference's too (ImageMagick -coalesce: browsers' alpha)."""
     assert len(ours) == len(ref_rgba), f"{who}: {len(ref_rgba)} frames, we decoded {len(ours)}"
     for frame, ref in zip(ours, ref_rgba):
         assert frame.rgb.shape == ref.shape[:2] + (3,)
+        if alpha:
+            ours_alpha = np.full(ref.shape[:2], 255, np.uint8) if frame.alpha is None else frame.alpha
+            wrong = ours_alpha != ref[..., 3]
+            assert not wrong.any(), f"{who}: frame {frame.index} alpha differs at {np.argwhere(wrong)[:3].tolist()}"
+            assert frame.alpha is None or not frame.alpha.all(), "a fully opaque frame must have alpha None"
         opaque = ref[..., 3] == 255
         diff = np.any(frame.rgb != ref[..., :3], axis=-1) & opaque
         assert not diff.any(), f"{who}: frame {frame.index} differs at {np.argwhere(diff)[:3].tolist()}"
@@ -116,6 +125,29 @@ def case_transparency():
     second = _noise(16, 16, 16, 21)  # index 0 transparent: first frame shows through
     frames = [gc.Frame(first, transparent=3), gc.Frame(second, transparent=0)]
     return 16, 16, frames, dict(global_palette=PAL16, background=5)
+
+
+def case_sticker():
+    # A shape moving on a transparent canvas, each frame disposed to background (transparent).
+    frames = []
+    for k in range(3):
+        idx = np.full((10, 14), 3, np.uint8)  # 3 = transparent
+        idx[2 + k : 6 + k, 3 + 2 * k : 8 + 2 * k] = 1
+        frames.append(gc.Frame(idx, transparent=3, disposal=gc.DISPOSE_BACKGROUND))
+    frames.append(gc.Frame(np.full((3, 3), 2, np.uint8), left=5, top=4))  # after a clear: small opaque patch
+    return 14, 10, frames, dict(global_palette=PAL4, background=0)
+
+
+def case_previous_restores_alpha():
+    # Holes in the first frame; a patch over a hole disposed to previous must bring the hole back.
+    first = _noise(12, 12, 16, 130)
+    first[4:8, 4:8] = 5
+    frames = [
+        gc.Frame(first, transparent=5),
+        gc.Frame(_noise(6, 6, 16, 131), left=3, top=3, disposal=gc.DISPOSE_PREVIOUS),
+        gc.Frame(_noise(2, 2, 16, 132), left=0, top=0, transparent=0),
+    ]
+    return 12, 12, frames, dict(global_palette=PAL16, background=9)
 
 
 def case_disposal_none():
@@ -203,6 +235,7 @@ CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case
 
 
 PILLOW_FILLS_WITH_INDEX0 = {"disposal_previous_first", "sub_rectangles"}
+IMAGEMAGICK_FILLS_OPAQUE = {"disposal_previous_first", "sub_rectangles"}  # see the module docstring
 PILLOW_AGREES_FOR_FRAMES = {"disposal_previous_first": 1}
 
 
@@ -227,7 +260,42 @@ def test_crafted_matches_imagemagick(name, tmp_path):
     path = _write_case(name, tmp_path)
     with open_gif(path) as reader:
         frames, bg = list(reader), reader.background
-    _assert_same(frames, _imagemagick_frames(path, tmp_path), bg, "ImageMagick")
+    _assert_same(frames, _imagemagick_frames(path, tmp_path), bg, "ImageMagick", alpha=name not in IMAGEMAGICK_FILLS_OPAQUE)
+
+
+def test_uncovered_screen_is_transparent_like_browsers(tmp_path):
+    # sub_rectangles: a 5x7 first frame at (4, 6) on a 20x20 screen; disposal_previous_first:
+    # the first frame is disposed back to the empty (transparent) screen.
+    frames = read_frames(_write_case("sub_rectangles", tmp_path))
+    want = np.zeros((20, 20), np.uint8)
+    want[6:11, 4:11] = 255
+    assert np.array_equal(frames[0].alpha, want)
+    want[17:20, :] = 255
+    assert np.array_equal(frames[1].alpha, want)
+    frames = read_frames(_write_case("disposal_previous_first", tmp_path))
+    want = np.zeros((12, 12), np.uint8)
+    want[3:9, 3:9] = 255
+    assert np.array_equal(frames[0].alpha, want)
+    want[:] = 0
+    want[:3, :3] = 255
+    assert np.array_equal(frames[1].alpha, want)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_probe_transparency_agrees_with_decoding(name, tmp_path):
+    path = _write_case(name, tmp_path)
+    assert gif_decode.probe_transparency(path) == any(f.alpha is not None for f in read_frames(path))
+
+
+def test_opaque_gif_with_transparent_index_has_no_alpha(tmp_path):
+    # ffmpeg-style frame differencing: later frames mark unchanged pixels transparent.
+    first = _noise(8, 8, 15, 1)
+    second = first.copy()
+    second[2:4, 2:4] = 15 - 1
+    second[first == second] = 15  # unchanged -> transparent index 15
+    path = _gif(tmp_path, 8, 8, [gc.Frame(first), gc.Frame(second, transparent=15)], global_palette=PAL16)
+    assert all(f.alpha is None for f in read_frames(path))
+    assert not gif_decode.probe_transparency(path)
 
 
 # --- real-ish GIFs written by Pillow (frame-difference cropping, its own LZW) --------------
@@ -264,7 +332,7 @@ def test_pillow_written_gifs(options, tmp_path):
     assert reader.info.loop == 0
     _assert_same(frames, _pillow_frames(path), bg, "Pillow")
     if _has_imagemagick():
-        _assert_same(frames, _imagemagick_frames(path, tmp_path), bg, "ImageMagick")
+        _assert_same(frames, _imagemagick_frames(path, tmp_path), bg, "ImageMagick", alpha=True)
 
 
 # --- behaviour where viewers differ: checked against what browsers do ---------------------
@@ -662,4 +730,4 @@ def test_third_party_encoders(make, tool, tmp_path):
     assert len(frames) >= 4
     _assert_same(frames, _pillow_frames(path), bg, "Pillow")
     if _has_imagemagick():
-        _assert_same(frames, _imagemagick_frames(path, tmp_path), bg, "ImageMagick")
+        _assert_same(frames, _imagemagick_frames(path, tmp_path), bg, "ImageMagick", alpha=True)

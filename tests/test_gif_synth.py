@@ -85,8 +85,13 @@ def test_sampling_picks_the_frame_on_screen():
 
 def test_fps_is_capped_and_checked():
     assert output_fps(12, GifSpec(fps=30)) == 12
-    with pytest.raises(BadArgumentError, match="above 50"):
-        output_fps(60, GifSpec())
+    # No --fps / --stride: a too-fast source keeps every n-th frame for the smallest legal n.
+    assert output_fps(60, GifSpec()) == 30 and output_fps(100, GifSpec()) == 50 and output_fps(144, GifSpec()) == 48
+    assert output_fps(50, GifSpec()) == 50
+    with pytest.raises(BadArgumentError, match=r"--fps 60 is above the 50 fps"):
+        output_fps(100, GifSpec(fps=60))
+    with pytest.raises(BadArgumentError, match=r"--stride 1 leaves 100 fps.*use --stride 2"):
+        output_fps(100, GifSpec(stride=1))
     with pytest.raises(BadArgumentError, match="not both"):
         GifSpec(fps=10, stride=2)
     with pytest.raises(BadArgumentError, match="2..256"):

@@ -16,7 +16,7 @@ from trt_gif2video.cli import app
 from trt_gif2video.config import Backend, DitherChoice, OutputFormat
 from trt_gif2video.errors import GifDecodeError, ModelError, OutputError
 from trt_gif2video.models import WEIGHTS_ENV, Variant
-from trt_gif2video.pipeline import RestoreOptions, plan_jobs, restore, restore_many
+from trt_gif2video.pipeline import RestoreOptions, default_batch, plan_jobs, restore, restore_many
 from trt_gif2video.runtime.backends.base import SessionOptions
 
 H, W = 40, 50  # not multiples of 16 or 32: the runtime must pad and crop
@@ -50,10 +50,17 @@ def test_restore_end_to_end_with_onnxruntime(models, gif, tmp_path):
     assert frames[0].shape == (H, W, 3)
     levels = [int(f[H // 2, W // 2, 0]) for f in frames]
     # GIF levels 10,30,50,70,90 at 0,100,200,400,500 ms; frame 2 shows 200..400 ms, so 250/300/350 ms
-    # cross-fade 50 -> 70 by quarters; after 500 ms the last frame is held
-    assert levels == [10, 20, 30, 40, 50, 55, 60, 65, 70, 80, 90, 90]
+    # cross-fade 50 -> 70 by quarters; the stand-in adds (gif1 - gif0) / 4 = +5 to every in-between
+    # frame; after 500 ms the last frame is held
+    assert levels == [10, 25, 30, 45, 50, 60, 65, 70, 70, 85, 90, 90]
     assert result.variant is Variant.NODITHER and result.p_dither == pytest.approx(0.1)
-    assert "onnxruntime" in result.backend and result.interpolator_calls == 4
+    # one interpolator call per in-between frame: batch 1 on the CPU (pipeline.default_batch)
+    assert "onnxruntime" in result.backend and result.interpolator_calls == 6
+    batched = restore(gif, tmp_path / "out4", _opts(models, interp=2, fmt=OutputFormat.PNG_DIR, batch=4))
+    frames4 = _png_frames(tmp_path / "out4")
+    assert batched.interpolator_calls == 4 and len(frames4) == 12  # the same frames, fewer calls
+    assert all((a == b).all() for a, b in zip(frames4, frames))
+    assert default_batch(Backend.ONNXRUNTIME) == 1 and default_batch(Backend.TENSORRT) == 4
     assert seen[-1].frames_written == 12 and seen[-1].gif_frames_done == seen[-1].gif_frames_total == 5
 
 
@@ -70,7 +77,14 @@ def test_dither_detection_picks_the_dithered_weights(tmp_path, gif):
 def test_compare_writes_gif_and_restored_side_by_side(models, gif, tmp_path):
     restore(gif, tmp_path / "o.mp4", _opts(models, interp=1, compare=tmp_path / "cmp"))
     sbs = _png_frames(tmp_path / "cmp")
-    assert len(sbs) == 6 and sbs[0].shape == (H, 2 * W, 3)
+    header, divider = 14, 2
+    assert len(sbs) == 6 and sbs[0].shape == (H + header, 2 * W + divider, 3)
+    gif_frames = standins.flat_frames(5, H, W)
+    assert np.array_equal(sbs[0][header:, :W], gif_frames[0])  # the GIF as shown, left
+    assert (sbs[0][header:, W : W + divider] == 128).all()  # the divider
+    assert (sbs[0][header + 1 :, W + divider + 1 :] == 10).all()  # restored frame 0 (the stand-in keeps level 10 inside)
+    # labels: light text on the dark strip above each half
+    assert (sbs[0][:header, :W] > 200).any() and (sbs[0][:header, W + divider :] > 200).any()
     assert (tmp_path / "o.mp4").stat().st_size > 0
 
 
@@ -82,9 +96,27 @@ def test_tiled_restore_matches_whole_frames(models, tmp_path):
     frames = [np.minimum(f, 250).astype(np.uint8) + rng.integers(0, 2, f.shape, dtype=np.uint8) for f in frames]
     src = standins.write_gif(tmp_path / "big.gif", frames, [10, 10])
     restore(src, tmp_path / "whole", _opts(models, interp=2, dither=DitherChoice.NO, fmt=OutputFormat.PNG_DIR))
-    restore(src, tmp_path / "tiled", _opts(models, interp=2, dither=DitherChoice.NO, tile=96, fmt=OutputFormat.PNG_DIR))
-    for a, b in zip(_png_frames(tmp_path / "whole"), _png_frames(tmp_path / "tiled")):
-        assert np.abs(a.astype(int) - b.astype(int))[2:-2, 2:-2].max() <= 1
+    from trt_gif2video.runtime.backends.onnxruntime import OnnxRuntimeSession
+
+    widths = []
+    original = OnnxRuntimeSession._infer_impl
+
+    def spy(self, feeds):
+        widths.append(next(v.shape[2] for v in feeds.values() if v.ndim == 4))
+        return original(self, feeds)
+
+    OnnxRuntimeSession._infer_impl = spy
+    try:
+        restore(src, tmp_path / "tiled", _opts(models, interp=2, dither=DitherChoice.NO, tile=96, fmt=OutputFormat.PNG_DIR))
+    finally:
+        OnnxRuntimeSession._infer_impl = original
+    # really tiled: the dequantizer (margin 32) ran on 160-px windows of the 176-px padded width; the
+    # interpolator's 64-px margin makes its window the whole 192-px width
+    assert set(widths) == {160, 192}
+    whole, tiled = _png_frames(tmp_path / "whole"), _png_frames(tmp_path / "tiled")
+    assert len(whole) == len(tiled) == 4
+    for a, b in zip(whole, tiled):  # tiles carry the stand-ins' receptive-field margin: exact everywhere
+        np.testing.assert_array_equal(a, b)
 
 
 def test_worker_failure_is_raised_and_leaves_no_output(tmp_path, gif):
@@ -178,3 +210,5 @@ def test_cli_refuses_non_gif_and_interp_with_fps(models, tmp_path):
 def test_cli_max_pixels_refuses_big_gifs(models, gif, tmp_path):
     res = _cli(["restore", str(gif), "-o", str(tmp_path / "o.mp4"), "--max-pixels", str(H * W - 1)], models)
     assert res.exit_code == 2 and str(gif) in res.output and not (tmp_path / "o.mp4").exists()
+    # the limit the user set, not the default size limit
+    assert f"over the limit of {H * W - 1} pixels" in res.output and "8192" not in res.output

@@ -46,9 +46,13 @@ def test_onnxruntime_session_reports_io_and_runs(models):
         assert s.inputs[1].shape == ("N", 256, 3)
         assert s.stride == 16 and "CPUExecutionProvider" in s.description
         gif = np.full((2, 32, 32, 3), 90, np.uint8)
-        out = s.infer({"gif": gif, "palette": np.zeros((2, 256, 3), np.uint8)})["restored"]
+        palette = np.zeros((2, 256, 3), np.uint8)
+        palette[:, 1] = 90  # the stand-in snaps to the nearest palette colour, then blurs
+        palette[1, 1] = (92, 80, 99)  # the second frame's palette has no exact 90 grey
+        out = s.infer({"gif": gif, "palette": palette})["restored"]
         assert out.shape == gif.shape and out.dtype == np.uint8
-        assert (out[:, 1:-1, 1:-1] == 90).all()  # blur of a flat image, away from the zero padding
+        assert (out[0, 1:-1, 1:-1] == 90).all()  # blur of a flat image, away from the zero padding
+        assert (out[1, 1:-1, 1:-1] == (92, 80, 99)).all()  # each frame is snapped to its own palette
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Padding to the stride and seam-free overlapping tiles."""
+"""Padding to the stride, and tiles that carry the receptive-field margin: tiled == whole frame."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from trt_gif2video.config import DitherChoice
 from trt_gif2video.errors import BadArgumentError
 from trt_gif2video.runtime.backends.base import Session, ShapeLimits, TensorSpec
 from trt_gif2video.stages.dequantize import DequantizeConfig, Dequantizer
-from trt_gif2video.stages.pad import PadMode, TileSpec, crop, pad_to_stride, run_tiled, tile_starts
+from trt_gif2video.stages.pad import PadMode, TileSpec, crop, pad_to_stride, run_tiled, tile_windows
 
 
 def test_pad_to_stride_replicates_and_crop_restores():
@@ -25,17 +25,25 @@ def test_pad_to_stride_replicates_and_crop_restores():
 
 
 @pytest.mark.parametrize("length", [64, 96, 608, 1000 // 16 * 16, 2048])
-def test_tiles_cover_everything_with_equal_aligned_tiles(length):
-    size, starts = tile_starts(length, 512, 32, 16)
-    assert size % 16 == 0 and size <= max(512, 16)
-    assert starts[0] == 0 and starts[-1] + size == length
-    assert all(b - a <= size - 32 for a, b in zip(starts, starts[1:]))  # neighbours share >= overlap
-    if length == 608:
-        assert (size, len(starts)) == (320, 2)  # fewest pixels, not 2 x 512
+@pytest.mark.parametrize("margin", [0, 32, 48])
+def test_tile_windows_cover_everything_with_equal_aligned_windows(length, margin):
+    windows = tile_windows(length, 512, margin, 16)
+    assert len({w.stop - w.start for w in windows}) == 1  # one window size: fixed-profile engines fit
+    assert windows[0].keep_start == 0 and windows[-1].keep_stop == length
+    for w, nxt in zip(windows, windows[1:]):
+        assert w.keep_stop == nxt.keep_start  # cores partition the axis
+    for w in windows:
+        assert w.start % 16 == 0 and 0 <= w.start <= w.keep_start < w.keep_stop <= w.stop <= length
+        assert w.keep_stop - w.keep_start <= 512
+        # a full margin of real image on each side, except at the frame's own edges
+        assert w.keep_start - w.start >= margin or w.start == 0
+        assert w.stop - w.keep_stop >= margin or w.stop == length
+    if length == 608 and margin == 0:
+        assert [(w.start, w.stop) for w in windows] == [(0, 304), (304, 608)]  # balanced, not 512 + 96
 
 
 def _blur(feeds):
-    """A 5x5 box blur with zero padding: wrong near every tile border, like a real conv net."""
+    """A 5x5 box blur with zero padding (radius 2): wrong near every tile border, like a real conv net."""
     x = feeds["img"].astype(np.float32)
     p = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)))
     h, w = x.shape[1:3]
@@ -43,11 +51,9 @@ def _blur(feeds):
     return np.clip(np.rint(out + feeds["bias"][:, None, None, None]), 0, 255).astype(np.uint8)
 
 
-def test_tiled_smooth_image_matches_untiled_and_has_no_seams():
-    h, w = 300, 420
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    smooth = np.stack([60 + 0.3 * xx, 40 + 0.4 * yy, 100 + 0.1 * (xx + yy)], -1)
-    img = np.clip(smooth, 0, 255).astype(np.uint8)[None].repeat(2, 0)
+def test_tiles_with_the_receptive_margin_equal_the_whole_frame():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (2, 300, 420, 3), dtype=np.uint8)  # noise: any wrong pixel shows
     bias = np.array([0.0, 5.0], np.float32)
     calls = []
 
@@ -57,31 +63,44 @@ def test_tiled_smooth_image_matches_untiled_and_has_no_seams():
 
     whole = run_tiled(fn, {"img": img}, {"bias": bias}, 16)
     calls.clear()
-    tiled = run_tiled(fn, {"img": img}, {"bias": bias}, 16, TileSpec(max_tile=128, overlap=32))
-    assert len(calls) > 4 and len({c for c in calls}) == 1  # several tiles, all one shape
-    assert tiled.shape == img.shape and tiled.dtype == np.uint8
-    diff = np.abs(tiled.astype(int) - whole.astype(int))
-    assert diff[:, 3:-3, 3:-3].max() <= 1  # identical away from the frame's own border
-    # No seam: the horizontal/vertical steps of the tiled output never exceed the image's own.
-    for axis in (1, 2):
-        step_tiled = np.abs(np.diff(tiled[:, 3:-3, 3:-3].astype(int), axis=axis)).max()
-        step_whole = np.abs(np.diff(whole[:, 3:-3, 3:-3].astype(int), axis=axis)).max()
-        assert step_tiled <= step_whole + 1
+    tiled = run_tiled(fn, {"img": img}, {"bias": bias}, 16, TileSpec(max_tile=96), margin=2)
+    assert len(calls) == 4 * 5 and len(set(calls)) == 1  # 304 x 432 padded: 4 x 5 cores, one window shape
+    assert max(calls[0][1:3]) < 96 + 2 * 16 + 1  # each window: a core plus the margin (rounded to the stride)
+    np.testing.assert_array_equal(tiled, whole)  # exact, to the frame's edges: no seam anywhere
 
 
-def test_without_blending_the_same_tiles_would_show_seams():
-    """Guards the test above: hard-cut tiles of this blur do leave steps at tile borders."""
+def test_without_the_margin_tile_borders_show():
+    """Guards the test above: the same tiles with no margin differ from the whole frame."""
     img = np.full((1, 128, 128, 3), 200, np.uint8)
-    hard = np.concatenate([_blur({"img": img[:, :, :64], "bias": np.zeros(1)}),
-                           _blur({"img": img[:, :, 64:], "bias": np.zeros(1)})], axis=2)
-    blended = run_tiled(_blur, {"img": img}, {"bias": np.zeros(1, np.float32)}, 16, TileSpec(max_tile=96, overlap=32))
-    assert np.abs(np.diff(hard[0, 10:-10, 10:-10].astype(int), axis=1)).max() >= 40
-    assert np.abs(np.diff(blended[0, 10:-10, 10:-10].astype(int), axis=1)).max() == 0
+    zero = {"bias": np.zeros(1, np.float32)}
+    whole = run_tiled(_blur, {"img": img}, zero, 16)
+    hard = run_tiled(_blur, {"img": img}, zero, 16, TileSpec(max_tile=64), margin=0)
+    exact = run_tiled(_blur, {"img": img}, zero, 16, TileSpec(max_tile=64), margin=2)
+    assert np.abs(hard.astype(int) - whole).max() >= 40  # the blur saw zeros at the inner tile borders
+    np.testing.assert_array_equal(exact, whole)
 
 
-def test_tile_must_exceed_twice_the_overlap():
-    with pytest.raises(BadArgumentError, match="--tile must be > 2 x overlap"):
-        TileSpec(max_tile=64, overlap=32)
+def test_tiling_needs_a_known_margin_and_a_sane_tile():
+    img = np.zeros((1, 128, 128, 3), np.uint8)
+    zero = {"bias": np.zeros(1, np.float32)}
+    with pytest.raises(BadArgumentError, match="receptive field"):
+        run_tiled(_blur, {"img": img}, zero, 16, TileSpec(max_tile=64), margin=None)
+    assert run_tiled(_blur, {"img": img}, zero, 16, TileSpec(max_tile=128), margin=None).shape == img.shape  # fits
+    with pytest.raises(BadArgumentError, match="--tile must be >= 32"):
+        TileSpec(max_tile=16)
+    with pytest.raises(BadArgumentError, match="largest input side 96 px cannot hold a tile plus"):
+        run_tiled(_blur, {"img": img}, zero, 16, TileSpec(max_tile=64), ShapeLimits(max_hw=(96, 96)), margin=48)
+    # an axis that fits the engine whole is not tiled, however big the margin: only the wide one is
+    wide = np.random.default_rng(1).integers(0, 256, (1, 96, 400, 3), dtype=np.uint8)
+    shapes = []
+
+    def fn(feeds):
+        shapes.append(feeds["img"].shape[1:3])
+        return _blur(feeds)
+
+    got = run_tiled(fn, {"img": wide}, zero, 16, limits=ShapeLimits(max_hw=(96, 256)), margin=40)
+    np.testing.assert_array_equal(got, _blur({"img": wide, **zero}))
+    assert set(shapes) == {(96, 240)} and len(shapes) == 3  # cores <= 256 - 2 x 48: 400 -> 3 x 144, +96 each
 
 
 class Profiled(Session):
@@ -92,7 +111,7 @@ class Profiled(Session):
     def __init__(self) -> None:
         u8 = np.dtype(np.uint8)
         super().__init__("profiled", (TensorSpec("gif", u8, ("N", "H", "W", 3)), TensorSpec("palette", u8, ("N", 256, 3))),
-                         (TensorSpec("restored", u8, ("N", "H", "W", 3)),), {"stride": "16"})
+                         (TensorSpec("restored", u8, ("N", "H", "W", 3)),), {"stride": "16", "receptive_radius": "0"})
         self.shapes: list[tuple[int, ...]] = []
 
     @property

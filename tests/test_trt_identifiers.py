@@ -134,8 +134,8 @@ def test_scanner_sees_the_calls_we_know_we_make():
     assert {"create_network", "OnnxParser", "set_memory_pool_limit", "build_serialized_network",
             "create_timing_cache", "set_shape", "phase_start", "step_complete"} <= build
     assert {"deserialize_cuda_engine", "num_io_tensors", "get_tensor_name", "get_tensor_mode", "set_input_shape",
-            "set_tensor_address", "execute_async_v3", "get_tensor_profile_shape"} <= runtime
-    assert {"STRONGLY_TYPED", "FP16", "INT8", "IProgressMonitor"} <= used_identifiers(COMPAT)
+            "set_tensor_address", "execute_async_v3", "get_tensor_profile_shape", "create_execution_context"} <= runtime
+    assert {"STRONGLY_TYPED", "FP16", "INT8", "IProgressMonitor"} | RUNTIME_COMPAT_NAMES <= used_identifiers(COMPAT)
 
 
 def test_the_string_check_has_teeth(version):
@@ -157,6 +157,19 @@ def test_shared_code_uses_only_names_every_version_has(module, version):
     assert not used & compat.VERSION_SPECIFIC, f"{module.name} must go through compat.py for these"
     missing = sorted(n for n in used if not present(version, n))
     assert not missing, f"{module.name} uses names absent from TensorRT {version}: {missing}"
+
+
+# compat.py names that a session uses on the deserializing runtime and the engine: version-
+# compatible plans need engine_host_code_allowed; the out-of-memory message reports
+# device_memory_size_v2. Both must exist in the lean runtime too (it runs those plans).
+RUNTIME_COMPAT_NAMES = {"engine_host_code_allowed", "device_memory_size_v2"}
+
+
+def test_runtime_names_behind_compat_exist_in_every_runtime_we_support():
+    runtimes = sorted(WHEELS) + sorted(LEAN)
+    missing = sorted((v, n) for v in runtimes for n in RUNTIME_COMPAT_NAMES if not present(v, n))
+    assert not missing, f"absent from these TensorRT runtimes: {missing}"
+    assert RUNTIME_COMPAT_NAMES <= compat.VERSION_SPECIFIC  # absent from 8.5: only compat.py may touch them
 
 
 def test_the_lean_runtime_has_everything_a_session_uses():

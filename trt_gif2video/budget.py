@@ -67,6 +67,9 @@ BATCH_FRAME_BYTES = 0
 # peaks at 195 MiB with 192-px tiles, 362 MiB whole-frame batch 1, 590 MiB batch 2; the model
 # below says 519, 737 and 1077 MiB: conservative, as the two networks' peaks rarely coincide.
 BASE_BYTES = 256 * MIB
+# A transparent GIF's frames carry alpha beside RGB (stages.alpha): 4 bytes per pixel where 3 were,
+# in the decoder's canvas, the queues and the writers; scaled, not measured separately.
+ALPHA_FACTOR = 4 / 3
 MARGIN = 1.15  # allocator slack: plans aim 15 % under the budget
 
 DEFAULT_FRACTION = 0.5  # of MemAvailable
@@ -130,24 +133,41 @@ def _call_bytes(net: str, batch: int, pixels: int) -> int:
     return slope * batch * pixels + fixed
 
 
+def _call_pixels(ph: int, pw: int, tile: int | None, margin: int | None) -> int:
+    """Pixels one network call sees: the whole padded frame, or a tile plus its receptive-field
+    margin on each side (`stages.pad.tile_windows`), never more than the frame."""
+    if tile is None or margin is None:  # margin None: the network is not tiled
+        return ph * pw
+    side = tile + 2 * margin
+    return min(ph, side) * min(pw, side)
+
+
 def estimate(width: int, height: int, fmt: OutputFormat, batch: int, tile: int | None, *,
-             compare: bool = False, host_activations: bool = True) -> int:
-    """Modelled peak RSS in bytes of restoring width x height frames."""
+             compare: bool = False, host_activations: bool = True,
+             margins: dict[str, int | None] | None = None, alpha: bool = False) -> int:
+    """Modelled peak RSS in bytes of restoring width x height frames.
+
+    margins: each network's tile margin (px per side; None = not tileable), 0 when not given.
+    alpha: the GIF has transparency, so every held frame carries a fourth (alpha) byte per pixel."""
     pixels = width * height
-    frame = (FRAME_BYTES[fmt] + BATCH_FRAME_BYTES * (batch - 1)) * pixels
-    frame += FORMAT_FIXED_BYTES[fmt]
+    per_pixel = FRAME_BYTES[fmt] + BATCH_FRAME_BYTES * (batch - 1)
+    if alpha:  # RGB frames become RGB + alpha plane throughout the queues and writers
+        per_pixel = per_pixel * ALPHA_FACTOR
+    frame = int(per_pixel * pixels) + FORMAT_FIXED_BYTES[fmt]
     frame += FRAME_BYTES[OutputFormat.MP4] * 2 * pixels + FORMAT_FIXED_BYTES[OutputFormat.MP4] if compare else 0
     if not host_activations:
         return int(MARGIN * (BASE_BYTES + frame))
+    margins = {"dequant": 0, "interp": 0} if margins is None else margins
     pad = lambda n: -(-n // 32) * 32  # noqa: E731 - frames are padded to the stride before a call
     ph, pw = pad(height), pad(width)
-    call = ph * pw if tile is None else min(ph, tile) * min(pw, tile)
-    nets = _call_bytes("dequant", batch, call) + _call_bytes("interp", batch, call)
+    nets = sum(_call_bytes(net, batch, _call_pixels(ph, pw, tile, margins.get(net, 0)))
+               for net in ("dequant", "interp"))
     return int(MARGIN * (BASE_BYTES + frame + nets))
 
 
 def plan(width: int, height: int, fmt: OutputFormat, budget: int, *, batch: int = 4, tile: int | None = None,
-         compare: bool = False, backend: Backend = Backend.ONNXRUNTIME, what: str = "GIF") -> MemoryPlan:
+         compare: bool = False, backend: Backend = Backend.ONNXRUNTIME, what: str = "GIF",
+         margins: dict[str, int | None] | None = None, alpha: bool = False) -> MemoryPlan:
     """The largest tile, then the largest batch (up to the requested ones) whose estimate fits `budget`.
 
     Raises BadArgumentError (one line) when even batch 1 with the smallest tile does not fit:
@@ -158,10 +178,12 @@ def plan(width: int, height: int, fmt: OutputFormat, budget: int, *, batch: int 
     sides += [s for s in TILE_SIDES if tile is None or s < tile]
     for side in sides:
         for b in range(batch, 0, -1):
-            need = estimate(width, height, fmt, b, side, compare=compare, host_activations=host)
+            need = estimate(width, height, fmt, b, side, compare=compare, host_activations=host,
+                            margins=margins, alpha=alpha)
             if need <= budget:
                 return MemoryPlan(budget, b, side, need)
-    need = estimate(width, height, fmt, 1, TILE_SIDES[-1], compare=compare, host_activations=host)
+    need = estimate(width, height, fmt, 1, TILE_SIDES[-1], compare=compare, host_activations=host,
+                    margins=margins, alpha=alpha)
     raise BadArgumentError(
         f"{what}: {width}x{height} frames need about {need / GIB:.1f} GiB, over the memory budget of "
         f"{budget / GIB:.1f} GiB: raise --memory-budget or lower --max-pixels")

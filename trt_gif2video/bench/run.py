@@ -138,6 +138,7 @@ class Row:
     device_peak_mib: float | None = None
     skipped: str | None = None
     op_ms: dict[str, dict[str, float]] | None = None  # network -> op type -> ms per call (onnxruntime profile)
+    role_ms: dict[str, dict[str, float]] | None = None  # network -> role (bench/opprofile.ROLES) -> ms per call
 
     @property
     def fps_x2(self) -> float | None:
@@ -249,10 +250,10 @@ def _device_of(session: Session) -> str:
 
 def _counted(backend: Backend, network: Network, precision: Precision, size: Size, batch: int,
              models_dir: Path | None) -> tuple[float | None, str]:
-    """FLOPs per frame from the ONNX the session runs (torch: the FP32 export of the same weights)."""
+    """FLOPs per frame, counted on the FP32 graph: FP16 and INT8 files run the same convolutions
+    (and may be made only on first use), torch runs the same weights."""
     variant = Variant.NODITHER if network is Network.DEQUANT else None
-    graph_precision = Precision.FP32 if backend is Backend.TORCH else precision
-    path = onnx_path(network, variant, graph_precision, root=models_dir)
+    path = onnx_path(network, variant, Precision.FP32, root=models_dir)
     if not path.is_file():
         return None, "no ONNX to count"
     g = count_graph(path, batch, size.height, size.width)
@@ -338,13 +339,16 @@ class Bench:
                 results = {net: self._time_net(sessions[net], backend, net, precision, size, inputs[size],
                                                peaks.get(device)) for net in NETWORKS}
                 rss, dev = _mib(memory.peak_rss_bytes()), _mib(self.device_memory.peak_bytes())
-                ops = None
+                ops = roles = None
                 if cfg.profile and backend is Backend.ONNXRUNTIME and device == "cpu" and size == cfg.profile_size:
                     self.notify(f"{backend.value} {precision.value} {size.label}: per-op profile")
-                    ops = {net.value: self._op_profile(sessions[net], net, precision, inputs[size]) for net in NETWORKS}
+                    profiles = {net.value: self._op_profile(sessions[net], net, precision, inputs[size])
+                                for net in NETWORKS}
+                    ops = {n: {op: round(ms, 3) for op, ms in p.by_op.items()} for n, p in profiles.items()}
+                    roles = {n: {r: round(ms, 3) for r, ms in p.by_role.items()} for n, p in profiles.items()}
                 rows.append(Row(size=size.label, device=device, description=sessions[Network.DEQUANT].description,
                                 dequant=results[Network.DEQUANT], interp=results[Network.INTERP], open_s=open_s,
-                                peak_rss_mib=rss, device_peak_mib=dev, op_ms=ops, **base))
+                                peak_rss_mib=rss, device_peak_mib=dev, op_ms=ops, role_ms=roles, **base))
         return rows
 
     def _time_net(self, session: Session, backend: Backend, network: Network, precision: Precision, size: Size,
@@ -360,13 +364,14 @@ class Bench:
         return NetResult(network.value, session.label, lat, flops, counted_at, gflops,
                          gflops / peak.gflops if gflops and peak else None)
 
-    def _op_profile(self, session: Session, network: Network, precision: Precision, frames: list) -> dict[str, float]:
-        from .opprofile import ort_op_profile
+    def _op_profile(self, session: Session, network: Network, precision: Precision, frames: list):
+        from .opprofile import ort_profile
 
         variant = Variant.NODITHER if network is Network.DEQUANT else None
-        path = onnx_path(network, variant, precision, root=self.config.models_dir)
+        # the file the session runs (INT8 on the CPU: the uint8-activation flavour)
+        path = getattr(session, "path", None) or onnx_path(network, variant, precision, root=self.config.models_dir)
         feeds = stages.FEEDS[network](frames, self.config.batch, default_stride(session, network))(0)
-        return {op: round(ms, 3) for op, ms in ort_op_profile(path, feeds, threads=self.config.threads).items()}
+        return ort_profile(path, feeds, threads=self.config.threads)
 
     def _baseline_rows(self, inputs: dict, peaks: dict[str, Peak]) -> list[Row]:
         if importlib.util.find_spec("torch") is None:

@@ -19,18 +19,19 @@ def totals(manifest: Manifest) -> list[tuple[Kind, Split, int, int, float]]:
 
 def print_corpus(cache_dir: Optional[PathLike] = None, split: Optional[Split] = None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     manifest = load_manifest(cache_dir)
-    table = Table(title=f"corpus {manifest.root}")
+    table = Table(title=escape(f"corpus {manifest.root}"))  # paths and names are text, not markup
     table.add_column("id", no_wrap=True)
     for col in ("kind", "split", "size", "pixels", "fps / frames", "package"):
         table.add_column(col, justify="right" if col in ("size", "pixels") else "left")
     for kind in Kind:
         for e in manifest.select(kind, split):
             motion = f"{e.fps:g} / {e.frames}" if e.kind == Kind.VIDEO else ""
-            table.add_row(e.id, kind.value, e.split.value, f"{e.size / 1e6:.2f} MB", f"{e.width}x{e.height}",
-                          motion, e.package)
+            table.add_row(escape(e.id), kind.value, e.split.value, f"{e.size / 1e6:.2f} MB", f"{e.width}x{e.height}",
+                          motion, escape(e.package))
     console = Console()
     console.print(table)
     for kind, sp, n, size, mpix in totals(manifest):

@@ -10,12 +10,13 @@ cache directory and is merged back after every build under a lock.
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
+from typing import Callable, Optional
 
 import filelock
 
@@ -23,6 +24,7 @@ from ..config import Precision
 from ..errors import BackendUnavailableError, BadArgumentError, EngineBuildError, ModelError
 from ..models import Network, Variant, model_stem, onnx_path, require
 from . import compat
+from .preflight import lint_specs
 from .cache import EngineCache, EngineKey, Environment, atomic_write, slug, sha256_file
 from .recipe import (
     BuilderOptions,
@@ -60,14 +62,11 @@ class BuiltPlan:
 
 def spec_for(recipe: Recipe, kind: Network, variant: Variant | None, onnx_dir: Path | None) -> BuildSpec:
     """Check one network of `recipe` against its ONNX file (no TensorRT needed)."""
-    stem = model_stem(kind, variant)
-    path = onnx_path(kind, variant, recipe.precision, root=onnx_dir)
-    if not path.is_file():
-        hint = "export the models first" if recipe.precision is Precision.FP32 else (
-            f"derive it from {stem}.onnx with the export step ({recipe.precision.value}), since TensorRT 11 takes precision from the ONNX"
-        )
-        raise ModelError(f"{path}: ONNX file not found; {hint}, or pass --onnx-dir")
-    return spec_from_info(recipe, kind, stem, read_onnx_info(require(path)))
+    from ..derived import model_file
+
+    # TensorRT takes precision from the ONNX: the FP16 / Q/DQ INT8 file is shipped, cached, or made now
+    path = model_file(kind, variant, recipe.precision, cpu=False, models_dir=onnx_dir)
+    return spec_from_info(recipe, kind, model_stem(kind, variant), read_onnx_info(path))
 
 
 def spec_from_info(recipe: Recipe, kind: Network, stem: str, info: OnnxInfo) -> BuildSpec:
@@ -158,8 +157,78 @@ class TimingCache:
             atomic_write(self.path, bytes(timing.serialize()))
 
 
+PhaseKey = tuple[Optional[str], str]  # (parent phase name or None, phase name)
+
+
+class PhaseTracker:
+    """TensorRT build phases as rich progress tasks, safe to call from several threads.
+
+    TensorRT calls its IProgressMonitor from several internal threads, and phase names
+    are unique only within one phase hierarchy (they may be reused once the previous
+    instance finished), so phases are keyed by (parent, name) under one lock; even the
+    same (parent, name) twice at once (two builds in parallel) stays two tasks.
+    `step_complete` / `phase_finish` carry the name alone: they go to the newest active
+    phase of that name. Calls for unknown phases are ignored: an exception must never
+    reach a TensorRT thread. `close()` removes what is left (a failed build) and may be
+    called more than once.
+    """
+
+    def __init__(self, progress) -> None:
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._serial = 0
+        self._phases: dict[int, tuple[PhaseKey, int, int]] = {}  # serial -> (key, rich task id, depth)
+        self._by_name: dict[str, list[int]] = {}  # name -> serials of its active phases, oldest first
+
+    def _newest(self, name: str | None) -> int | None:
+        serials = self._by_name.get(name) if name is not None else None
+        return serials[-1] if serials else None
+
+    def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+        with self._lock:
+            parent = self._newest(parent_phase)
+            depth = self._phases[parent][2] + 1 if parent is not None else (1 if parent_phase else 0)
+            task = self._progress.add_task("  " * depth + phase_name, total=max(num_steps, 1))
+            self._serial += 1
+            self._phases[self._serial] = ((parent_phase or None, phase_name), task, depth)
+            self._by_name.setdefault(phase_name, []).append(self._serial)
+
+    def step_complete(self, phase_name: str, step: int) -> bool:
+        with self._lock:
+            serial = self._newest(phase_name)
+            if serial is not None:
+                self._progress.update(self._phases[serial][1], completed=step + 1)
+        return True  # False would cancel the build
+
+    def phase_finish(self, phase_name: str) -> None:
+        with self._lock:
+            serial = self._newest(phase_name)
+            if serial is not None:
+                self._remove(serial)
+
+    def _remove(self, serial: int) -> None:
+        (_, name), task, _ = self._phases.pop(serial)
+        self._progress.remove_task(task)
+        serials = self._by_name[name]
+        serials.remove(serial)
+        if not serials:
+            del self._by_name[name]
+
+    @property
+    def active(self) -> tuple[PhaseKey, ...]:
+        """(parent, name) of every active phase, oldest first."""
+        with self._lock:
+            return tuple(key for key, _, _ in self._phases.values())
+
+    def close(self) -> None:
+        with self._lock:
+            for serial in list(self._phases):
+                self._remove(serial)
+
+
 def make_progress_monitor(trt: ModuleType, features: compat.Features, progress):
-    """A TensorRT progress monitor that drives a rich Progress, or None before 10.0."""
+    """A TensorRT progress monitor that drives a rich Progress (through a PhaseTracker),
+    or None before 10.0."""
     IProgressMonitor = compat.progress_monitor_base(trt, features)
     if IProgressMonitor is None:
         return None
@@ -167,18 +236,16 @@ def make_progress_monitor(trt: ModuleType, features: compat.Features, progress):
     class RichProgressMonitor(IProgressMonitor):
         def __init__(self):
             IProgressMonitor.__init__(self)
-            self._tasks: dict[str, int] = {}
+            self.tracker = PhaseTracker(progress)
 
         def phase_start(self, phase_name, parent_phase, num_steps):
-            depth = 1 if parent_phase else 0
-            self._tasks[phase_name] = progress.add_task("  " * depth + phase_name, total=max(num_steps, 1))
+            self.tracker.phase_start(phase_name, parent_phase, num_steps)
 
         def step_complete(self, phase_name, step):
-            progress.update(self._tasks[phase_name], completed=step + 1)
-            return True  # False would cancel the build
+            return self.tracker.step_complete(phase_name, step)
 
         def phase_finish(self, phase_name):
-            progress.remove_task(self._tasks.pop(phase_name))
+            self.tracker.phase_finish(phase_name)
 
     return RichProgressMonitor()
 
@@ -201,18 +268,35 @@ def build_plan(trt: ModuleType, spec: BuildSpec, timing_file: TimingCache, *, sh
             monitor = make_progress_monitor(trt, features, progress)
             if monitor is not None:
                 config.progress_monitor = monitor
+                stack.callback(monitor.tracker.close)  # a failed build leaves phases open
         plan = plan_from_network(builder, network, config, f"build {spec.name}")
     timing_file.merge_back(config)
     return plan
 
 
-def current_environment(trt: ModuleType, device: int = 0) -> Environment:
-    from ..runtime.cuda import query_device
+def open_build_device(tensorrt_version: str, device: int, stack: ExitStack) -> Environment:
+    """Make `device` current in this thread for as long as `stack` is open (TensorRT builds
+    on the calling thread's current device) and return its environment, so the GPU that
+    builds is the GPU the cache key records. Without a CUDA binding only device 0 (CUDA's
+    default) can be used."""
+    from ..runtime.cuda import Cuda, bindings_status, query_device
 
+    if any(bindings_status().values()):
+        try:
+            cuda = stack.enter_context(Cuda(device))
+        except BackendUnavailableError as exc:
+            raise BackendUnavailableError(f"build: cannot open CUDA device {device} ({exc})") from None
+        info = cuda.device_info()
+        return Environment(tensorrt_version, info.name, info.compute_capability)
+    if device != 0:
+        raise BackendUnavailableError(
+            f"build --device {device}: selecting a GPU other than 0 needs pycuda or cuda-python "
+            f"(pip install 'trt-gif2video[gpu]'), or run with CUDA_VISIBLE_DEVICES={device} and --device 0"
+        )
     info, why = query_device(device)
     if info is None:
         raise BackendUnavailableError(f"build: no CUDA device {device} ({why})")
-    return Environment(trt.__version__, info.name, info.compute_capability)
+    return Environment(tensorrt_version, info.name, info.compute_capability)
 
 
 def build_engines(
@@ -223,17 +307,18 @@ def build_engines(
     device: int = 0,
     notify: Callable[[str], None] = print,
 ) -> list[BuiltPlan]:
-    """Build (or find in the cache) the plan of every spec (from `plan_specs`)."""
+    """Build (or find in the cache) the plan of every spec (from `plan_specs`), on `device`."""
     trt = compat.import_tensorrt("build")
-    environment = current_environment(trt, device)
-    cache = EngineCache(cache_dir)
-    timing_file = TimingCache(cache.directory, environment)
-    built = []
-    for spec in specs:
-        key = EngineKey.create(spec.name, sha256_file(spec.onnx), spec.profile, spec.precision, spec.options, environment)
-        start = time.perf_counter()
-        path, fresh = cache.get_or_build(key, lambda spec=spec: build_plan(trt, spec, timing_file), force=force, notify=notify)
-        built.append(BuiltPlan(spec.name, path, not fresh, time.perf_counter() - start))
+    with ExitStack() as stack:
+        environment = open_build_device(trt.__version__, device, stack)  # held while building, in this thread
+        cache = EngineCache(cache_dir)
+        timing_file = TimingCache(cache.directory, environment)
+        built = []
+        for spec in specs:
+            key = EngineKey.create(spec.name, sha256_file(spec.onnx), spec.profile, spec.precision, spec.options, environment)
+            start = time.perf_counter()
+            path, fresh = cache.get_or_build(key, lambda spec=spec: build_plan(trt, spec, timing_file), force=force, notify=notify)
+            built.append(BuiltPlan(spec.name, path, not fresh, time.perf_counter() - start))
     return built
 
 
@@ -253,6 +338,7 @@ class BuildRequest:
     force: bool = False
     check_only: bool = False  # validate recipe against the ONNX files, build nothing
     device: int = 0
+    dry_run: bool = False  # resolve and check shapes only; the caller prints preflight.dry_run_lines
 
 
 def resolve_recipe(request: BuildRequest) -> Recipe:
@@ -280,10 +366,13 @@ def resolve_recipe(request: BuildRequest) -> Recipe:
 
 def run_build(request: BuildRequest, notify: Callable[[str], None] = print) -> tuple[Recipe, list[BuildSpec], list[BuiltPlan]]:
     """Check the request, then (unless check_only) build or find every plan."""
-    if not request.check_only:
+    if not (request.check_only or request.dry_run):
         compat.import_tensorrt("build")  # the one-line answer comes before anything slow
     recipe = resolve_recipe(request)
     specs = plan_specs(recipe, request.networks, request.onnx_dir)
+    if request.dry_run:
+        return recipe, specs, []
+    lint_specs(recipe, specs)  # TensorRT's rules, checked statically: one line naming model, node, rule
     if request.check_only:
         return recipe, specs, []
     built = build_engines(specs, cache_dir=request.cache_dir, force=request.force, device=request.device, notify=notify)

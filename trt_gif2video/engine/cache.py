@@ -23,7 +23,8 @@ import platformdirs
 
 from ..hashing import sha256_file
 from ..config import Precision
-from ..errors import EngineMismatchError, OutputError
+from ..errors import BackendUnavailableError, EngineMismatchError, OutputError
+from . import compat
 from .recipe import BuilderOptions, Profile
 
 PLAN_SUFFIX = ".plan"
@@ -185,21 +186,27 @@ def read_sidecar(plan: Path) -> dict | None:
 
 
 def environment_mismatch(plan: Path, current: Environment) -> str | None:
-    """Why `plan` was built for another GPU / TensorRT version, or None if it fits
-    (or has no sidecar to tell: deserialization is then the judge)."""
+    """Why `plan` cannot run here (another GPU, compute capability or TensorRT version),
+    or None if it fits (or has no sidecar to tell: deserialization is then the judge)."""
     sidecar = read_sidecar(plan)
     if sidecar is None:
         return None
     try:
         env = sidecar["key"]["environment"]
         built = Environment(env["tensorrt_version"], env["gpu_name"], tuple(env["compute_capability"]))
-    except (KeyError, TypeError):
+        version_compatible = bool(sidecar["key"].get("options", {}).get("version_compatible", False))
+        version_problem = compat.plan_version_problem(built.tensorrt_version, current.tensorrt_version, version_compatible)
+    except (KeyError, TypeError, AttributeError, BackendUnavailableError):
         return f"{plan.name}: sidecar {sidecar_path(plan).name} is malformed"
-    version_compatible = bool(sidecar["key"].get("options", {}).get("version_compatible", False))
-    same_trt = built.tensorrt_version == current.tensorrt_version or version_compatible
-    if same_trt and built.gpu_name == current.gpu_name and built.compute_capability == current.compute_capability:
+    if built.compute_capability != current.compute_capability:
+        why = "plans run only on the compute capability they were built for"
+    elif built.gpu_name != current.gpu_name:
+        why = "plans are tuned for the GPU model that built them"
+    elif version_problem is not None:
+        why = version_problem
+    else:
         return None
-    return f"{plan.name} was built for {built.describe()}; this machine has {current.describe()}"
+    return f"{plan.name} was built for {built.describe()}; this machine has {current.describe()} ({why})"
 
 
 def load_checked(plan: Path, current: Environment, deserialize: Callable[[bytes], T | None],

@@ -24,7 +24,8 @@ MIN_VERSION = (8, 5)
 
 # Identifiers that exist in only some supported majors. Code outside this module
 # must not touch them (tests/test_trt_identifiers.py enforces it).
-VERSION_SPECIFIC = frozenset({"FP16", "INT8", "EXPLICIT_BATCH", "STRONGLY_TYPED", "IProgressMonitor"})
+VERSION_SPECIFIC = frozenset({"FP16", "INT8", "EXPLICIT_BATCH", "STRONGLY_TYPED", "IProgressMonitor",
+                              "engine_host_code_allowed", "device_memory_size_v2"})
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -52,15 +53,25 @@ def import_tensorrt(what: str) -> ModuleType:
     return trt
 
 
-def import_runtime(what: str, *, lean: bool) -> ModuleType:
-    """The module that deserializes plans: the lean runtime for version-compatible
-    plans when it is installed, else the full TensorRT (which can run them too)."""
+def import_runtime(what: str, *, lean: bool | None) -> ModuleType:
+    """The module that deserializes plans. lean=True (a version-compatible plan): the lean
+    runtime when it is installed, else the full TensorRT (which runs them too). lean=None
+    (unknown plan, e.g. no sidecar): the full TensorRT, else the lean runtime (which can
+    only run version-compatible plans). lean=False: the full TensorRT."""
     if lean:
         try:
             return importlib.import_module("tensorrt_lean")
         except (ImportError, OSError):
             pass
-    return import_tensorrt(what)
+    try:
+        return import_tensorrt(what)
+    except BackendUnavailableError:
+        if lean is None:
+            try:
+                return importlib.import_module("tensorrt_lean")
+            except (ImportError, OSError):
+                pass
+        raise
 
 
 def tensorrt_status() -> tuple[str | None, str | None]:
@@ -144,3 +155,50 @@ def require_version_compatible(features: Features, what: str) -> None:
     if not features.version_compatible:
         version = ".".join(map(str, features.version))
         raise EngineBuildError(f"{what}: version-compatible plans need TensorRT >= 8.6 (found {version})")
+
+
+# (built major, runtime major) pairs where a version-compatible plan crosses a major:
+# "TensorRT 10 version-compatible engines can run with a TensorRT 11 runtime, and TensorRT 8
+# version-compatible engines can run with a TensorRT 10 runtime. No other combination across
+# major versions is supported" (TensorRT 11.4 support matrix, Engine Portability); 8 -> 9 per
+# the 10.x "Version Compatibility" page.
+VERSION_COMPATIBLE_MAJOR_STEPS = frozenset({(8, 9), (8, 10), (10, 11)})
+VERSION_COMPATIBLE_SINCE = (8, 6)
+
+
+def plan_version_problem(built: str, runtime: str, version_compatible: bool) -> str | None:
+    """Why a plan built by TensorRT `built` cannot run on TensorRT `runtime`, or None.
+
+    A plain plan runs only on the TensorRT that built it. A version-compatible one (built
+    by >= 8.6) also runs on a newer TensorRT of the same major, or of the next major for
+    the pairs NVIDIA supports, never on an older one: the check is forward-only.
+    """
+    b, r = parse_version(built), parse_version(runtime)
+    if b == r:
+        return None
+    if not version_compatible:
+        return f"it was built by TensorRT {built} and runs only on that version (this machine has {runtime})"
+    if b > r:
+        return f"it was built by TensorRT {built}, newer than this machine's {runtime}: plans run only on the same or a newer TensorRT"
+    if b[:2] < VERSION_COMPATIBLE_SINCE:
+        return f"it was built by TensorRT {built}, before version-compatible plans existed (8.6); this machine has {runtime}"
+    if b[0] != r[0] and (b[0], r[0]) not in VERSION_COMPATIBLE_MAJOR_STEPS:
+        return f"it was built by TensorRT {built}: TensorRT {r[0]} does not run version-compatible plans from TensorRT {b[0]} (this machine has {runtime})"
+    return None
+
+
+def allow_host_code(runtime) -> bool:
+    """Let `runtime` deserialize version-compatible plans (they embed the lean runtime,
+    i.e. host code); False where TensorRT predates them (< 8.6). Only trusted plans
+    should be loaded: a plan is code either way."""
+    if not hasattr(runtime, "engine_host_code_allowed"):
+        return False
+    runtime.engine_host_code_allowed = True
+    return True
+
+
+def engine_device_memory(engine) -> int | None:
+    """Bytes of activation memory one execution context needs at the profile's max
+    shapes, where TensorRT reports it (10.1+), else None."""
+    size = getattr(engine, "device_memory_size_v2", None)
+    return int(size) if size is not None else None

@@ -64,6 +64,21 @@ class BuilderOptions:
 
 
 @dataclass(frozen=True)
+class DeviceMatch:
+    """Which GPUs a shipped recipe is for (its `[device]` table), see `choose_recipe`."""
+
+    compute_capabilities: tuple[tuple[int, int], ...] = ()  # exact matches (Jetson Orin: 8.7)
+    min_compute_capability: tuple[int, int] | None = None  # or this and anything newer
+    min_memory_gib: float = 0.0  # total GPU memory as the driver reports it (a "16 GB" card shows ~15.6)
+
+    def exact(self, cc: tuple[int, int]) -> bool:
+        return cc in self.compute_capabilities
+
+    def at_least(self, cc: tuple[int, int]) -> bool:
+        return self.min_compute_capability is not None and cc >= self.min_compute_capability
+
+
+@dataclass(frozen=True)
 class Recipe:
     target: str
     description: str
@@ -73,6 +88,10 @@ class Recipe:
     version_compatible: bool
     networks: dict[Network, NetworkRecipe] = field(default_factory=dict)
     source: Path | None = None
+    # activation memory all networks may use together (restore holds one plan of each at once),
+    # checked by engine.lint at every max profile; None: not checked (user recipes)
+    memory_budget_mib: int | None = None
+    device: DeviceMatch | None = None
 
     def network(self, kind: Network) -> NetworkRecipe:
         if kind not in self.networks:
@@ -132,6 +151,8 @@ def load_recipe(path: Path) -> Recipe:
             version_compatible=bool(data.get("version_compatible", False)),
             networks={_kind(k, where): _network(k, v, data.get("dla_core"), where) for k, v in data.get("networks", {}).items()},
             source=Path(path),
+            memory_budget_mib=None if data.get("memory_budget_mib") is None else int(data["memory_budget_mib"]),
+            device=_device(data["device"], where) if "device" in data else None,
         )
     except KeyError as exc:
         raise BadArgumentError(f"recipe {path}: missing key {exc.args[0]!r}") from None
@@ -141,6 +162,33 @@ def load_recipe(path: Path) -> Recipe:
         raise BadArgumentError(f"recipe {path}: needs at least one [networks.<dequant|interp|dither>] table")
     _check_options(recipe, where)
     return recipe
+
+
+def _cc(text: object, where: str) -> tuple[int, int]:
+    try:
+        major, minor = str(text).split(".")
+        return int(major), int(minor)
+    except ValueError:
+        raise BadArgumentError(f"recipe {where}: compute capability {text!r} must look like \"8.7\"") from None
+
+
+DEVICE_KEYS = ("compute_capability", "min_compute_capability", "min_memory_gib")
+
+
+def _device(table: dict, where: str) -> DeviceMatch:
+    # TOML puts every key after `[device]` into that table: a top-level key written below it lands here
+    unknown = sorted(set(table) - set(DEVICE_KEYS))
+    if unknown:
+        raise BadArgumentError(f"recipe {where}: [device] has unknown key(s) {', '.join(unknown)} (it takes "
+                               f"{', '.join(DEVICE_KEYS)}; top-level keys go above [device])")
+    match = DeviceMatch(
+        compute_capabilities=tuple(_cc(c, where) for c in table.get("compute_capability", ())),
+        min_compute_capability=_cc(table["min_compute_capability"], where) if "min_compute_capability" in table else None,
+        min_memory_gib=float(table.get("min_memory_gib", 0.0)),
+    )
+    if not match.compute_capabilities and match.min_compute_capability is None:
+        raise BadArgumentError(f"recipe {where}: [device] needs compute_capability = [...] or min_compute_capability")
+    return match
 
 
 def _kind(key: str, where: str) -> Network:
@@ -165,6 +213,8 @@ def _network(key: str, table: dict, default_dla: int | None, where: str) -> Netw
 def _check_options(recipe: Recipe, where: str) -> None:
     if recipe.workspace_mib <= 0:
         raise BadArgumentError(f"recipe {where}: workspace_mib must be > 0")
+    if recipe.memory_budget_mib is not None and recipe.memory_budget_mib <= 0:
+        raise BadArgumentError(f"recipe {where}: memory_budget_mib must be > 0")
     if not 0 <= recipe.builder_optimization_level <= 5:
         raise BadArgumentError(f"recipe {where}: builder_optimization_level must be in 0..5")
     for net in recipe.networks.values():
@@ -279,13 +329,33 @@ def _input_shape(info: OnnxInfo, inp: OnnxTensor, nhw: NHW) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def shipped_recipes() -> list[Recipe]:
+    return [load_recipe(recipe_path(t)) for t in available_targets()]
+
+
+def choose_recipe(
+    compute_capability: tuple[int, int], total_memory_bytes: int, recipes: list[Recipe] | None = None
+) -> str:
+    """The target whose `[device]` table fits this GPU (pure: `recipes` defaults to the shipped ones).
+
+    Recipes that name this exact compute capability come first (8.7 is only Jetson Orin, whose
+    memory is shared with the CPU); otherwise those for this capability or newer. Among the
+    ones whose `min_memory_gib` the card has, the largest wins, so an 8 GB desktop card gets a
+    recipe sized for 8 GB, never one sized for an 80 GB data-centre GPU.
+    """
+    recipes = shipped_recipes() if recipes is None else recipes
+    gib = total_memory_bytes / (1 << 30)
+    cc = tuple(compute_capability)
+    for matches in (lambda d: d.exact(cc), lambda d: d.at_least(cc)):
+        fits = [r for r in recipes if r.device is not None and matches(r.device) and gib >= r.device.min_memory_gib]
+        if fits:
+            return max(fits, key=lambda r: (r.device.min_memory_gib, r.target)).target
+    raise BadArgumentError(
+        f"build: no shipped recipe fits a GPU of compute capability {cc[0]}.{cc[1]} with {gib:.1f} GiB; "
+        f"pass --target (one of {', '.join(r.target for r in recipes)}) or --recipe FILE"
+    )
+
+
 def target_for_device(compute_capability: tuple[int, int], total_memory_bytes: int) -> str:
-    """The shipped recipe that fits a GPU: Orin by compute capability 8.7 (Nano/NX by
-    memory), desktops and servers by architecture; newer ones take the newest recipe."""
-    if compute_capability == (8, 7):
-        return "jetson-orin-nano" if total_memory_bytes < 12 << 30 else "jetson-agx-orin"
-    if compute_capability >= (9, 0):
-        return "hopper"
-    if compute_capability >= (8, 9):
-        return "ada"
-    return "ampere"
+    """The shipped recipe for a GPU (see `choose_recipe`)."""
+    return choose_recipe(compute_capability, total_memory_bytes)

@@ -5,6 +5,8 @@ Every number in the model card comes from `run_eval` on data it names:
   GIF-like size, fixed 256x256 crops; GIFs made per crop with median cut at 32 and 256
   colours, without dither and with Floyd-Steinberg. Methods: the raw GIF, ffmpeg deband,
   ffmpeg gradfun, ours (weights picked by the true dither flag, and by the detector).
+- real: the same crops made into 32-colour GIFs by ffmpeg, ImageMagick and gifski
+  (`eval.real`, `eval.encoders`; encoded frames cached in the user cache).
 - interpolation: validation clips, frames downscaled/cropped to 320x224; every `factor`-th
   frame becomes a 32-colour GIF frame (no dither); all frames of each interval are
   scored (the key frame and the factor-1 in between). Methods: nearest GIF frame, linear
@@ -51,6 +53,8 @@ class EvalConfig:
     with_ffmpeg: bool = True
     visual_dir: Path | None = None
     visual_count: int = 4
+    real_colors: int = 32  # the `real` section: GIFs made by ffmpeg / ImageMagick / gifski
+    real_encoders: tuple[str, ...] = ()  # names from eval.encoders (empty: all)
 
 
 @dataclass
@@ -221,6 +225,10 @@ def to_markdown(report: dict) -> str:
             cells = [f"{res[m]['psnr']:.2f} / {res[m]['ssim']:.4f}" if m in res else "-" for m in methods]
             lines.append(f"| {case} | " + " | ".join(cells) + " |")
         lines.append("")
+    if "real" in report:
+        from .real import to_markdown as real_markdown
+
+        lines += real_markdown(report["real"])
     if "detector" in report:
         d = report["detector"]
         lines += [f"Dither detector accuracy: {d['accuracy']:.4f} on {d['n']} validation crops ({d['per_case']})", ""]
@@ -268,6 +276,11 @@ def run_eval(runners: Runners | None, cfg: EvalConfig, cache_dir: Path | None = 
         report["dequant"] = eval_dequant(crops, runners, cfg, progress)
         if runners is not None:
             report["detector"] = eval_detector(crops, runners, cfg.quantizer)
+    if "real" in sections:
+        from .real import eval_real
+
+        report["real"] = eval_real(crops, runners, cfg.real_colors, cfg.real_encoders, cfg.with_ffmpeg, cache_dir,
+                                   progress)
     if "interp" in sections:
         report["interp"] = eval_interp(clips, runners, cfg, progress)
     return report

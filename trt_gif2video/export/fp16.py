@@ -6,8 +6,9 @@ graph structure (exporter name scopes change with module names; data flow does n
 - grid sampling and everything computing its grid or consuming its output up to the next
   convolution: flow scaling, SuperSlomo's intermediate flows, the visibility blend
   (FP16 coordinates lose whole pixels at 1080p; REFERENCE.md section 3);
-- the palette re-quantization: ArgMin and every op between it and the previous
-  convolutions, the Gather(Elements) that reads the palette, and the palette's own path;
+- the palette re-quantization: its index search (ArgMin, or everything behind the
+  GatherElements that reads the palette) back to the previous convolutions, that gather and
+  what follows it to the next convolution, and the palette's own path;
 - the input normalization (uint8 -> float, layout) up to the first convolution and the
   output head from the last convolution to the uint8 cast.
 That leaves the convolutions, activations, pooling, resizing and concatenations of the
@@ -29,7 +30,9 @@ from .check import check_model, set_metadata
 # Convolutions bound the FP32 regions: they are where FP16 pays off.
 _BODY_OPS = frozenset({"Conv", "ConvTranspose"})
 _GRID_OPS = frozenset({"GridSample"})
-_REQUANT_OPS = frozenset({"ArgMin", "ArgMax"})
+# the palette step: found by its index search (ArgMin) or by the GatherElements that reads the
+# palette with the found indices (nets.blocks.nearest_index searches with Min over exact keys)
+_REQUANT_OPS = frozenset({"ArgMin", "ArgMax", "GatherElements"})
 
 
 class _Graph:
@@ -118,6 +121,7 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
                                                  check_fp16_ready=False, disable_shape_infer=False)
     _restore_output_types(converted, io_types)
     _drop_round_trips(converted)
+    _fold_constant_casts(converted)
     set_metadata(converted, precision=Precision.FP16.value)
     return converted
 
@@ -158,6 +162,33 @@ def _drop_round_trips(model: onnx.ModelProto) -> None:
         used = {name for n in model.graph.node for name in n.input} | outputs
 
 
+def _fold_constant_casts(model: onnx.ModelProto) -> None:
+    """Replace each Cast of a constant by the cast constant.
+
+    The converter casts constants at region boundaries (a Resize's scales among them); TensorRT
+    needs those scales as build-time constants, and a folded constant costs nothing at run time.
+    """
+    from onnx import numpy_helper
+
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    graph_outputs = {v.name for v in model.graph.output}
+    for node in list(model.graph.node):
+        if node.op_type != "Cast" or node.input[0] not in consts or node.output[0] in graph_outputs:
+            continue
+        to = helper.get_attribute_value(node.attribute[0])
+        value = consts[node.input[0]].astype(helper.tensor_dtype_to_np_dtype(to))
+        model.graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
+        model.graph.node.remove(node)
+    used = {name for n in model.graph.node for name in n.input} | graph_outputs
+    for node in [n for n in model.graph.node if n.op_type == "Constant" and n.output[0] not in used]:
+        model.graph.node.remove(node)
+    for t in [t for t in model.graph.initializer if t.name not in used]:
+        model.graph.initializer.remove(t)
+
+
 def _restore_output_types(model: onnx.ModelProto, types: dict[str, int]) -> None:
     """keep_io_types misses outputs produced by a blocked node: it ends them with a Cast to FP16.
 
@@ -178,8 +209,11 @@ def _restore_output_types(model: onnx.ModelProto, types: dict[str, int]) -> None
 def make_fp16(src: Path | str, dst: Path | str) -> Path:
     """Write the FP16 variant of FP32 ONNX `src` to `dst` (checked against the contract)."""
     src, dst = Path(src), Path(dst)
+    from ..hashing import sha256_file
+
     check_model(src, Precision.FP32)
     fp16 = to_fp16(onnx.load(str(src)))
+    set_metadata(fp16, source_sha256=sha256_file(src))  # which FP32 file it belongs to (trt_gif2video.derived)
     check_model(fp16, Precision.FP16)
     _atomic_save(fp16, dst)
     return dst

@@ -12,20 +12,61 @@ output) stay FP32, since INT8 flow heads are where interpolation accuracy collap
 
 from __future__ import annotations
 
+import enum
+import inspect
+import json
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 
 from ..config import Precision
-from ..errors import ModelError
+from ..errors import BackendUnavailableError, ModelError
 from .check import check_model, read_metadata, set_metadata
 from .fp16 import _atomic_save, _Graph, fp32_regions
 
 QUANT_OPS = ("Conv", "ConvTranspose")
 
+
+class Int8Flavour(str, enum.Enum):
+    """Two INT8 files from one calibration: the value is the file's precision suffix.
+
+    TENSORRT (`<stem>.int8.onnx`): symmetric int8 activations and weights, zero point 0, Q/DQ on
+    the U-Net body convolutions only: what TensorRT's explicit quantization accepts.
+    ORT_CPU (`<stem>.int8-cpu.onnx`): uint8 activations (asymmetric), int8 per-channel weights,
+    the form ONNX Runtime's x86 CPU provider turns into integer QLinearConv kernels (with int8
+    activations it keeps the float Conv plus Q/DQ passes: slower than FP32). The activations
+    after convolutions are quantized too (fused into QLinearConv / QLinearLeakyRelu); pooling
+    and concatenation are not: a shared uint8 scale across a concatenation of a high-pass map
+    and an image moved the dither detector's probabilities by 0.06 on average (gate 0.05), and
+    quantizing them measured no faster. Heads and input convolutions stay FP32 as in the
+    TensorRT file.
+    """
+
+    TENSORRT = "int8"
+    ORT_CPU = "int8-cpu"
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    op_types: tuple[str, ...]
+    activation_uint8: bool
+    keep_input_convs: bool  # leave the convolutions reading the 8-bit inputs in FP32
+
+
+_RECIPES = {
+    Int8Flavour.TENSORRT: _Recipe(QUANT_OPS, activation_uint8=False, keep_input_convs=True),
+    Int8Flavour.ORT_CPU: _Recipe(QUANT_OPS + ("Relu", "LeakyRelu"),
+                                 activation_uint8=True, keep_input_convs=True),
+}
+# one calibration serves both flavours: ranges of every tensor either may quantize
+CALIB_OPS = tuple(dict.fromkeys(op for r in _RECIPES.values() for op in r.op_types))
+# metadata: the FP32 file a derived file was made from (its sha256), and which INT8 flavour it is
+SOURCE_KEY = "source_sha256"
+FLAVOUR_KEY = "int8_flavour"
 
 class FeedsReader:
     """A CalibrationDataReader over a re-iterable collection of input dicts."""
@@ -75,8 +116,9 @@ def input_convs(model: onnx.ModelProto) -> list[str]:
 def _preprocess(src: Path, dst: Path) -> None:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    # onnx shape inference only: ORT's symbolic inference does not know every op's dynamic shapes
-    quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    # onnx shape inference only: ORT's symbolic inference does not know every op's dynamic shapes,
+    # and no graph optimization, so tensor names stay those of the FP32 file (shipped ranges key on them)
+    quant_pre_process(str(src), str(dst), skip_symbolic_shape=True, skip_optimization=True)
 
 
 def _fp32_for_other_readers(model: onnx.ModelProto) -> None:
@@ -109,41 +151,104 @@ def _fp32_for_other_readers(model: onnx.ModelProto) -> None:
         model.graph.initializer.remove(t)
 
 
-def make_int8(src: Path | str, dst: Path | str, reader: FeedsReader,
-              exclude: Iterable[str] = ()) -> Path:
-    """Write the Q/DQ INT8 variant of FP32 ONNX `src` to `dst`, calibrated on `reader`'s samples."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+Ranges = dict[str, tuple[float, float]]  # tensor name -> (min, max) seen in calibration
 
-    class _Reader(CalibrationDataReader):
-        def get_next(self):
-            return reader.get_next()
 
+def calibrate_ranges(src: Path | str, reader: FeedsReader) -> Ranges:
+    """MinMax ranges of every tensor either flavour may quantize, from running FP32 `src` on `reader`."""
+    from onnxruntime.quantization import CalibrationMethod
+    from onnxruntime.quantization.calibrate import create_calibrator
+
+    with tempfile.TemporaryDirectory(prefix="g2v-calib-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        _preprocess(Path(src), pre)
+        calibrator = create_calibrator(pre, list(CALIB_OPS), augmented_model_path=str(Path(tmp) / "aug.onnx"),
+                                       calibrate_method=CalibrationMethod.MinMax,
+                                       providers=["CPUExecutionProvider"])
+        reader.rewind()
+        calibrator.collect_data(reader)
+        data = calibrator.compute_data()
+    return {name: (float(np.asarray(td.range_value[0]).reshape(-1)[0]), float(np.asarray(td.range_value[1]).reshape(-1)[0]))
+            for name, td in data.data.items()}
+
+
+def write_ranges(path: Path | str, ranges: Ranges, source_sha256: str, **provenance: str) -> Path:
+    """`<stem>.calib.json`: the ranges, the FP32 file they belong to, and how they were sampled."""
+    path = Path(path)
+    payload = {SOURCE_KEY: source_sha256, **provenance, "ranges": {k: list(v) for k, v in sorted(ranges.items())}}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=0, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_ranges(path: Path | str) -> tuple[Ranges, dict[str, str]]:
+    """(ranges, provenance incl. source_sha256) of a `<stem>.calib.json`."""
+    try:
+        raw = json.loads(Path(path).read_text())
+        ranges = {k: (float(v[0]), float(v[1])) for k, v in raw.pop("ranges").items()}
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ModelError(f"{path}: not a calibration ranges file ({exc})") from None
+    return ranges, {k: str(v) for k, v in raw.items()}
+
+
+def _ort_cache(ranges: Ranges, path: Path) -> Path:
+    """ONNX Runtime's own calibration cache file for `quantize_static(calibration_cache_path=...)`."""
+    from onnxruntime.quantization import CalibrationMethod
+    from onnxruntime.quantization.calibrate import TensorsData, save_tensors_data
+
+    data = TensorsData(CalibrationMethod.MinMax, {k: (np.array([lo], np.float32), np.array([hi], np.float32)) for k, (lo, hi) in ranges.items()})
+    save_tensors_data(data, path)
+    return path
+
+
+def quantize_int8(src: Path | str, dst: Path | str, ranges: Ranges, flavour: Int8Flavour = Int8Flavour.TENSORRT,
+                  exclude: Iterable[str] = ()) -> Path:
+    """Write the INT8 `flavour` of FP32 ONNX `src` to `dst` from calibrated `ranges` (no samples needed)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    if "calibration_cache_path" not in inspect.signature(quantize_static).parameters:
+        raise BackendUnavailableError("int8: quantizing from stored ranges needs a newer onnxruntime "
+                                      "(quantize_static(calibration_cache_path=...)); pip install -U onnxruntime")
+    flavour, recipe = Int8Flavour(flavour), _RECIPES[Int8Flavour(flavour)]
     src, dst = Path(src), Path(dst)
     check_model(src, Precision.FP32)
     meta = read_metadata(onnx.load(str(src), load_external_data=False))
+    act = QuantType.QUInt8 if recipe.activation_uint8 else QuantType.QInt8
     with tempfile.TemporaryDirectory(prefix="g2v-int8-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         _preprocess(src, pre)
         pre_model = onnx.load(str(pre))
-        excluded = sorted(set(head_convs(pre_model)) | set(input_convs(pre_model)) | set(exclude))
+        keep = set(head_convs(pre_model)) | set(exclude)
+        if recipe.keep_input_convs:
+            keep |= set(input_convs(pre_model))
+        excluded = sorted(keep)
         out = Path(tmp) / "int8.onnx"
-        reader.rewind()
-        quantize_static(str(pre), str(out), _Reader(), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=list(QUANT_OPS), per_channel=True, nodes_to_exclude=excluded,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+        quantize_static(str(pre), str(out), None, quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=list(recipe.op_types), per_channel=True, nodes_to_exclude=excluded,
+                        activation_type=act, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+                        calibration_cache_path=_ort_cache(ranges, Path(tmp) / "ranges.json"),
+                        extra_options={"ActivationSymmetric": not recipe.activation_uint8, "WeightSymmetric": True,
                                        # FP32 bias: TensorRT fuses it; an int32 bias DQ would need its own scale
-                                       "QuantizeBias": False},
-                        calibration_providers=["CPUExecutionProvider"])
+                                       "QuantizeBias": False})
         model = onnx.load(str(out))
-    _fp32_for_other_readers(model)
-    set_metadata(model, **{**meta, "precision": Precision.INT8.value, "int8_excluded": ",".join(excluded)})
+    if flavour is Int8Flavour.TENSORRT:
+        _fp32_for_other_readers(model)
+    from ..hashing import sha256_file
+
+    set_metadata(model, **{**meta, "precision": Precision.INT8.value, "int8_excluded": ",".join(excluded),
+                           FLAVOUR_KEY: flavour.value, SOURCE_KEY: sha256_file(src)})
     check_model(model, Precision.INT8)
-    check_qdq(model)
+    if flavour is Int8Flavour.TENSORRT:
+        check_qdq(model)
     _atomic_save(model, dst)
     return dst
+
+
+def make_int8(src: Path | str, dst: Path | str, reader: FeedsReader,
+              exclude: Iterable[str] = (), flavour: Int8Flavour = Int8Flavour.TENSORRT) -> Path:
+    """Write the INT8 `flavour` of FP32 ONNX `src` to `dst`, calibrated on `reader`'s samples."""
+    return quantize_int8(src, dst, calibrate_ranges(src, reader), flavour, exclude)
 
 
 def check_qdq(model: onnx.ModelProto) -> None:
@@ -191,31 +296,3 @@ def calibration_dithers(variant: str, manifest_dithers: tuple) -> tuple:
         wanted = tuple(d for d in manifest_dithers if d is not Dither.NONE)
         return wanted or (Dither.FLOYD_STEINBERG, Dither.ORDERED)
     return tuple(manifest_dithers)
-
-
-def calibrate_model(src: Path | str, dst: Path | str, manifest=None, cache_dir: Path | str | None = None) -> Path:
-    """Sample calibration frames from the corpus for the model at `src` (per its metadata) and write INT8 `dst`."""
-    from ..calib import DEFAULT_MANIFEST, iter_samples, network_feeds
-
-    manifest = manifest or DEFAULT_MANIFEST
-    meta = read_metadata(check_model(src, Precision.FP32))
-    network = meta["network"]
-    samples = list(iter_samples(manifest, calibration_dithers(meta["variant"], manifest.dithers),
-                                pairs=network == "interp", cache_dir=cache_dir))
-    out = make_int8(src, dst, FeedsReader(network_feeds(network, samples, manifest.seed)))
-    model = onnx.load(str(out))
-    set_metadata(model, calib_manifest=manifest.key(), calib_frames=str(len(samples)))
-    _atomic_save(model, out)
-    return out
-
-
-def build_int8(src: Path | str, dst: Path | str, manifest=None, cache_dir: Path | str | None = None,
-               check_frames: int = 32):
-    """Calibrate, then gate on the validation split; `dst` appears only when the gate passes.
-
-    Returns the measured PrecisionDrop (None when check_frames is 0: no check).
-    """
-    from .check import write_gated
-
-    return write_gated(src, dst, lambda trial: calibrate_model(src, trial, manifest, cache_dir), check_frames,
-                       cache_dir, manifest)

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from torch.overrides import TorchFunctionMode
 
 from ..config import Precision
 from ..errors import ModelError
@@ -67,26 +66,11 @@ def example_feeds(network: Network, n: int = 1, height: int = 64, width: int = 6
             "t": rng.uniform(0.1, 0.9, size=n).astype(np.float32)}
 
 
-class _NoRounding(TorchFunctionMode):
-    """Run a deploy module with its final rounding and uint8 cast disabled (the mirror of `float_image_outputs`)."""
-
-    _ROUND = {torch.round, torch.Tensor.round, torch.floor, torch.Tensor.floor}
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in self._ROUND:
-            return args[0]
-        if func is torch.Tensor.byte:
-            return args[0]
-        if func in (torch.Tensor.to, torch.Tensor.type):
-            wanted = kwargs.get("dtype", args[1] if len(args) > 1 else None)
-            if wanted is torch.uint8:
-                return args[0]
-        return func(*args, **kwargs)
-
-
 def _torch_float(module: torch.nn.Module, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    with torch.no_grad(), _NoRounding():
+    from ..nets.deploy import unrounded_images
+
+    # only the output's rounding goes (the mirror of `float_image_outputs`); the palette step keeps its own
+    with torch.no_grad(), unrounded_images():
         out = module(*(torch.from_numpy(v) for v in feeds.values()))
     outs = out if isinstance(out, (tuple, list)) else (out,)
     return [o.float().numpy() for o in outs]
@@ -127,6 +111,23 @@ def _declare_output_shapes(model: onnx.ModelProto, outputs: tuple) -> None:
                 d.dim_value = size
 
 
+def _keep_contract_inputs(model: onnx.ModelProto, inputs: tuple) -> None:
+    """Put back contract inputs the exporter dropped because the network ignores them (RIFE reads
+    only img0/img1): the contract's names and order hold, and feeding them stays harmless."""
+    have = {vi.name: vi for vi in model.graph.input}
+    if all(s.name in have for s in inputs):
+        return
+    ordered = []
+    for spec in inputs:
+        if spec.name in have:
+            ordered.append(have[spec.name])
+        else:
+            dims = [("N", "H", "W")[a] if d is None else d for a, d in enumerate(spec.dims)]
+            ordered.append(onnx.helper.make_tensor_value_info(spec.name, spec.elem_type, dims))
+    del model.graph.input[:]
+    model.graph.input.extend(ordered)
+
+
 def export_module(module: torch.nn.Module, model_file: ModelFile, dst: Path | str, opset: int = DEFAULT_OPSET,
                   verify: bool = True) -> ExportReport:
     """Export one deploy module (nets.deploy: uint8 NHWC in, uint8 or float16 image out) to FP32 ONNX at `dst`."""
@@ -149,6 +150,7 @@ def export_module(module: torch.nn.Module, model_file: ModelFile, dst: Path | st
                           opset_version=opset, input_names=[s.name for s in inputs], output_names=[out_name],
                           dynamic_axes=dyn, do_constant_folding=True)
     model = onnx.load_from_string(buf.getvalue())
+    _keep_contract_inputs(model, inputs)
     out_type = model.graph.output[0].type.tensor_type.elem_type
     output = OutputDtype.FP16 if out_type == onnx.TensorProto.FLOAT16 else OutputDtype.UINT8
     _declare_output_shapes(model, contract(network, output)[1])

@@ -5,6 +5,12 @@ target, renamed onto the target by `close()`; an exception inside the `with`
 block or `abort()` removes the temp, so a failed run never leaves a half-written
 file at the path. An unwritable output fails in `open_writer`, before any work.
 
+Alpha: `open_writer(..., alpha=True)` takes HxWx4 RGBA frames. APNG and PNG frames store
+it losslessly, WebM as VP9 with an alpha plane (yuva420p: libvpx-vp9 writes it beside the
+colour, read back by decoding with libvpx-vp9), GIF as one transparent palette index
+(alpha 0, with disposal to background so it shows what lies behind). MP4 (H.264) has no
+alpha: the caller composites (`stages.alpha.composite`).
+
 Timing is rational (`fractions.Fraction` fps, e.g. 100/7 for 7 cs GIF delays) so a
 restored GIF keeps its exact speed. MP4/WebM are 4:2:0: an odd width or height
 gets one replicated edge column/row (nothing is cropped), so the decoded video can
@@ -33,7 +39,7 @@ from PIL import Image
 from ..config import Dither, OutputFormat, Quantizer
 from ..clip import MIN_DELAY_CS as MIN_GIF_DELAY_CS
 from ..errors import BadArgumentError, OutputError
-from ..quantize import quantize
+from ..quantize import apply_palette, make_palette, quantize
 from .outputs import TEMP_PREFIX, check_name, sweep_leftovers, temp_name, track_temp
 
 _EXTENSIONS = {
@@ -47,6 +53,7 @@ _EXTENSIONS = {
 FRAME_PATTERN = "frame_{:06d}.png"
 MAX_GIF_FPS = 100 // MIN_GIF_DELAY_CS  # viewers show 0-1 cs delays as 10 cs: a GIF cannot run faster
 DEFAULT_CRF = {OutputFormat.MP4: 18, OutputFormat.WEBM: 30}
+ALPHA_FORMATS = frozenset({OutputFormat.WEBM, OutputFormat.APNG, OutputFormat.GIF, OutputFormat.PNG_DIR})
 
 
 def resolve_format(path: str | os.PathLike, fmt: OutputFormat | str | None = None) -> OutputFormat:
@@ -153,14 +160,17 @@ class AtomicTarget:
 
 
 class FrameWriter:
-    """Writes HxWx3 uint8 RGB frames of one size; atomic (see module doc). Use as a context manager."""
+    """Writes HxWx3 uint8 RGB frames (HxWx4 RGBA with alpha=True) of one size; atomic (see
+    module doc). Use as a context manager."""
 
     _errors: tuple[type[Exception], ...] = (OSError, ValueError)  # encoder failures that become OutputError
 
-    def __init__(self, path: Path, fmt: OutputFormat, fps: Fraction):
+    def __init__(self, path: Path, fmt: OutputFormat, fps: Fraction, alpha: bool = False):
         self.path = path
         self.format = fmt
         self.fps = fps
+        self.alpha = alpha
+        self.channels = 4 if alpha else 3
         self.frames_written = 0
         self._size: tuple[int, int] | None = None  # (height, width) fixed by the first frame
         self._target = AtomicTarget(path, is_dir=fmt is OutputFormat.PNG_DIR)
@@ -169,8 +179,9 @@ class FrameWriter:
     def write(self, rgb: np.ndarray) -> None:
         if self._done:
             raise OutputError(f"{self.path}: writer is already closed")
-        if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
-            raise BadArgumentError(f"{self.path}: frames must be HxWx3 uint8 RGB, got {getattr(rgb, 'shape', type(rgb))}")
+        if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == self.channels):
+            kind = "HxWx4 uint8 RGBA" if self.alpha else "HxWx3 uint8 RGB"
+            raise BadArgumentError(f"{self.path}: frames must be {kind}, got {getattr(rgb, 'shape', type(rgb))}")
         if self._size is None:
             self._size = rgb.shape[:2]
         elif rgb.shape[:2] != self._size:
@@ -262,12 +273,12 @@ def _tag_bt709(ctx) -> None:
     ctx.color_primaries, ctx.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
 
 
-def _yuv_bt709(frame):
-    """RGB -> yuv420p with the BT.709 matrix, limited (16-235) range: what HD players assume and
+def _yuv_bt709(frame, alpha: bool = False):
+    """RGB(A) -> yuv420p (yuva420p with alpha) with the BT.709 matrix, limited (16-235) range: what HD players assume and
     what `_tag_bt709` declares (swscale's default would be BT.601, untagged)."""
     from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
-    return frame.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709, src_color_range=ColorRange.JPEG,
+    return frame.reformat(format="yuva420p" if alpha else "yuv420p", dst_colorspace=Colorspace.ITU709, src_color_range=ColorRange.JPEG,
                           dst_color_range=ColorRange.MPEG, dst_color_trc=ColorTrc.BT709,
                           dst_color_primaries=ColorPrimaries.BT709)
 
@@ -277,10 +288,10 @@ class _AvWriter(FrameWriter):
 
     _CODECS = {OutputFormat.MP4: ("mp4", "libx264"), OutputFormat.WEBM: ("webm", "libvpx-vp9")}
 
-    def __init__(self, path: Path, fmt: OutputFormat, fps: Fraction, quality: int | None):
+    def __init__(self, path: Path, fmt: OutputFormat, fps: Fraction, quality: int | None, alpha: bool = False):
         import av  # heavy: only when writing video; imported before the temp file exists
 
-        super().__init__(path, fmt, fps)
+        super().__init__(path, fmt, fps, alpha)
         self._av = av
         self._errors = (OSError, ValueError, av.error.FFmpegError)
         container_fmt, self._codec = self._CODECS[fmt]
@@ -302,7 +313,7 @@ class _AvWriter(FrameWriter):
         else:  # VP9 constant quality needs b:v 0; cpu-used 4 keeps it usable on small CPUs
             options.update({"b": "0", "cpu-used": "4", "row-mt": "1", "deadline": "good"})
         stream = self._container.add_stream(self._codec, rate=self.fps, options=options)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuva420p" if self.alpha else "yuv420p"
         stream.time_base = 1 / self.fps
         _tag_bt709(stream.codec_context)
         self._stream = stream
@@ -311,7 +322,7 @@ class _AvWriter(FrameWriter):
         rgb = _pad_even(rgb)
         if self._stream is None:
             self._open_stream(*rgb.shape[:2])
-        frame = _yuv_bt709(self._av.VideoFrame.from_ndarray(rgb, format="rgb24"))
+        frame = _yuv_bt709(self._av.VideoFrame.from_ndarray(rgb, format="rgba" if self.alpha else "rgb24"), self.alpha)
         frame.pts = self.frames_written
         frame.time_base = 1 / self.fps
         for packet in self._stream.encode(frame):
@@ -334,9 +345,9 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _png_idat(rgb: np.ndarray) -> bytes:
-    """The zlib stream of one RGB image, compressed by Pillow's PNG encoder (adaptive filters)."""
+    """The zlib stream of one RGB (or RGBA) image, compressed by Pillow's PNG encoder (adaptive filters)."""
     buf = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(buf, format="PNG", compress_level=6)
+    Image.fromarray(rgb, "RGBA" if rgb.shape[2] == 4 else "RGB").save(buf, format="PNG", compress_level=6)
     data, pos, raw = buf.getvalue(), 8, []
     while pos < len(data):
         (length,) = struct.unpack(">I", data[pos : pos + 4])
@@ -349,13 +360,14 @@ def _png_idat(rgb: np.ndarray) -> bytes:
 class _ApngWriter(FrameWriter):
     """Animated PNG, streamed: the frame count in acTL is patched in on close."""
 
-    def __init__(self, path: Path, fmt: OutputFormat, fps: Fraction, loop: int):
-        super().__init__(path, fmt, fps)
+    def __init__(self, path: Path, fmt: OutputFormat, fps: Fraction, loop: int, alpha: bool = False):
+        super().__init__(path, fmt, fps, alpha)
         self._loop = loop
         self._fh: BinaryIO = _open_temp(self._target)
         self._seq = 0
         self._actl_pos = 0
-        # Frame delay is 1/fps seconds = den/num; APNG stores it as two uint16.
+        # Frame delay is 1/fps seconds = den/num; APNG stores it as two uint16. Frames are
+        # whole-canvas with dispose_op 0 and blend_op 0 (SOURCE): alpha replaces, never stacks.
         delay = Fraction(fps.denominator, fps.numerator)
         if delay.numerator > 0xFFFF or delay.denominator > 0xFFFF:
             delay = delay.limit_denominator(0xFFFF)
@@ -365,7 +377,8 @@ class _ApngWriter(FrameWriter):
         h, w = rgb.shape[:2]
         fh = self._fh
         if self.frames_written == 0:
-            fh.write(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)))
+            colour_type = 6 if self.alpha else 2  # RGBA / RGB
+            fh.write(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)))
             self._actl_pos = fh.tell()
             fh.write(_chunk(b"acTL", struct.pack(">II", 0, self._loop)))
         fh.write(_chunk(b"fcTL", struct.pack(">IIIIIHHBB", self._seq, w, h, 0, 0, *self._delay, 0, 0)))
@@ -469,8 +482,11 @@ class GifBitstream:
         if loop is not None:
             fh.write(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", loop) + b"\x00")
 
-    def add_frame(self, indices: np.ndarray, delay_cs: int, palette: np.ndarray | None = None) -> None:
-        """One full-size frame; `palette` = its local colour table (None: use the global one)."""
+    def add_frame(self, indices: np.ndarray, delay_cs: int, palette: np.ndarray | None = None,
+                  transparent: int | None = None) -> None:
+        """One full-size frame; `palette` = its local colour table (None: use the global one);
+        `transparent`: the index shown transparent (the frame is then disposed to background,
+        so the next frame's transparent pixels do not show this one)."""
         if indices.shape != (self.height, self.width) or indices.dtype != np.uint8:
             raise BadArgumentError(f"GIF frame must be {self.height}x{self.width} uint8 indices, got {indices.dtype} {indices.shape}")
         n = len(palette) if palette is not None else self._global_len
@@ -478,8 +494,9 @@ class GifBitstream:
             raise BadArgumentError("GIF frame has no palette and the GIF has no global palette")
         if int(indices.max()) >= n:
             raise BadArgumentError(f"GIF frame index {int(indices.max())} is outside its {n}-colour palette")
-        # Graphic control: disposal 1 (leave in place), no transparency.
-        self._fh.write(b"\x21\xf9\x04" + struct.pack("<BHB", 1 << 2, delay_cs, 0) + b"\x00")
+        # Graphic control: disposal 1 (leave in place), no transparency; or disposal 2 and a transparent index.
+        packed = 1 << 2 if transparent is None else 2 << 2 | 1
+        self._fh.write(b"\x21\xf9\x04" + struct.pack("<BHB", packed, delay_cs, transparent or 0) + b"\x00")
         packed, table = 0, b""
         if palette is not None:
             size_bits, table = _color_table(palette)
@@ -495,10 +512,10 @@ class GifBitstream:
 class _GifWriter(FrameWriter):
     """GIF output of full-colour frames: each re-quantized to its own 256-colour median-cut palette."""
 
-    def __init__(self, path: Path, fmt: OutputFormat, fps: Fraction, loop: int):
+    def __init__(self, path: Path, fmt: OutputFormat, fps: Fraction, loop: int, alpha: bool = False):
         if fps > MAX_GIF_FPS:
             raise OutputError(f"{path}: GIF output needs fps <= 50 (shorter delays play at 10 fps), got {float(fps):g}")
-        super().__init__(path, fmt, fps)
+        super().__init__(path, fmt, fps, alpha)
         self._loop = loop
         self._fh: BinaryIO = _open_temp(self._target)
         self._gif: GifBitstream | None = None
@@ -506,8 +523,17 @@ class _GifWriter(FrameWriter):
     def _write(self, rgb: np.ndarray) -> None:
         if self._gif is None:
             self._gif = GifBitstream(self._fh, rgb.shape[1], rgb.shape[0], self._loop)
-        idx, pal = quantize(rgb, 256, Quantizer.MEDIAN_CUT, Dither.NONE)
-        self._gif.add_frame(idx, gif_delay_cs(self.frames_written, self.fps), pal)
+        if not self.alpha:
+            idx, pal = quantize(rgb, 256, Quantizer.MEDIAN_CUT, Dither.NONE)
+            self._gif.add_frame(idx, gif_delay_cs(self.frames_written, self.fps), pal)
+            return
+        # 255 colours for the visible pixels (none spent on hidden ones), index 255 for transparent pixels.
+        colour, opaque = np.ascontiguousarray(rgb[..., :3]), rgb[..., 3] > 0
+        visible = colour[opaque].reshape(-1, 1, 3) if opaque.any() else colour
+        pal = make_palette(np.ascontiguousarray(visible), 255, Quantizer.MEDIAN_CUT)
+        idx = np.where(opaque, apply_palette(colour, pal, Dither.NONE), np.uint8(255))
+        pal = np.concatenate([pal, np.zeros((256 - len(pal), 3), np.uint8)])
+        self._gif.add_frame(idx, gif_delay_cs(self.frames_written, self.fps), pal, transparent=255)
 
     def _finish(self) -> None:
         self._gif.finish()
@@ -521,15 +547,16 @@ class _PngDirWriter(FrameWriter):
     """Lossless frames frame_000000.png, frame_000001.png, ... in a directory."""
 
     def _write(self, rgb: np.ndarray) -> None:
-        Image.fromarray(rgb, "RGB").save(self._target.tmp / FRAME_PATTERN.format(self.frames_written), compress_level=6)
+        Image.fromarray(rgb, "RGBA" if self.alpha else "RGB").save(self._target.tmp / FRAME_PATTERN.format(self.frames_written), compress_level=6)
 
 
 def open_writer(path: str | os.PathLike, fps: Fraction | float | int | str, fmt: OutputFormat | str | None = None,
-                *, quality: int | None = None, loop: int = 0) -> FrameWriter:
+                *, quality: int | None = None, loop: int = 0, alpha: bool = False) -> FrameWriter:
     """Open an atomic frame writer; the format comes from `fmt` or the path (see `resolve_format`).
 
     quality: CRF for MP4 (default 18) and WebM (default 30); ignored by lossless/indexed formats.
     loop: play count for APNG/GIF (0 = forever).
+    alpha: frames are HxWx4 RGBA and the file keeps alpha (formats in ALPHA_FORMATS; not MP4).
     """
     p = Path(path)
     rate = as_fps(fps)
@@ -538,10 +565,12 @@ def open_writer(path: str | os.PathLike, fps: Fraction | float | int | str, fmt:
         raise BadArgumentError(f"{p}: quality (CRF) must be in 0..63, got {quality}")
     if not 0 <= loop <= 0xFFFF:
         raise BadArgumentError(f"{p}: loop must be in 0..65535, got {loop}")
+    if alpha and out_fmt not in ALPHA_FORMATS:
+        raise BadArgumentError(f"{p}: {out_fmt.value} cannot store alpha: composite the frames onto a background colour")
     if out_fmt in (OutputFormat.MP4, OutputFormat.WEBM):
-        return _AvWriter(p, out_fmt, rate, quality)
+        return _AvWriter(p, out_fmt, rate, quality, alpha)
     if out_fmt is OutputFormat.APNG:
-        return _ApngWriter(p, out_fmt, rate, loop)
+        return _ApngWriter(p, out_fmt, rate, loop, alpha)
     if out_fmt is OutputFormat.GIF:
-        return _GifWriter(p, out_fmt, rate, loop)
-    return _PngDirWriter(p, out_fmt, rate)
+        return _GifWriter(p, out_fmt, rate, loop, alpha)
+    return _PngDirWriter(p, out_fmt, rate, alpha)

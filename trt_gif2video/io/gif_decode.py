@@ -10,10 +10,13 @@ benchmarks/decode_memory.py): photo-like GIF 598 frames/s (pure-Python LZW: 78),
 256-colour noise 328 frames/s (23); Pillow's own decode to RGB 1107 and 810.
 
 Choices where viewers differ (each tested in tests/test_gif_decode.py):
-- Background. Browsers draw a GIF on a transparent canvas; we output opaque RGB, so
-  "transparent" becomes the global palette's background colour (black without a global
-  palette). Used for the initial canvas, for transparent pixels of the first frame and
-  for disposal=background. This matches ImageMagick `-coalesce` flattened on that colour.
+- Transparency. Browsers draw a GIF on a transparent canvas; so do we: each frame carries
+  `alpha` (HxW uint8, 0 or 255) as browsers and ImageMagick `-coalesce` show it: the canvas
+  starts transparent, disposal=background clears the rectangle to transparent, and
+  disposal=previous restores colour and alpha. `alpha` is None when every pixel of the
+  composited frame is opaque (most GIFs, including those whose transparent index only
+  skips unchanged pixels), so opaque GIFs cost nothing extra. Under alpha 0, `rgb` holds
+  the global palette's background colour (black without a global palette), as before.
 - Disposal 4 is treated as 3 (restore previous) like Chromium and Firefox; 5..7 as none.
 - Sub-rectangles reaching past the logical screen are clipped to it.
 - Pixel indices beyond the palette show black.
@@ -145,12 +148,13 @@ def _colour_table(reader: _Reader, packed: int, what: str) -> np.ndarray:
 
 
 def _check_size(path: str, width: int, height: int, limits: Limits, what: str) -> None:
+    """Refuse sizes over the limits, naming the limit that was crossed (the one the user set)."""
     if width > limits.max_width or height > limits.max_height:
         raise GifDecodeError(f"{path}: {what} is {width}x{height}, over the limit of "
                              f"{limits.max_width}x{limits.max_height} (--max-side)")
     if width * height > limits.max_pixels:
         raise GifDecodeError(f"{path}: {what} is {width}x{height} = {width * height} pixels, over the limit of "
-                             f"{limits.max_pixels} pixels (--max-pixels)")
+                             f"{limits.max_pixels} pixels per frame (--max-pixels)")
 
 
 def _blocks(reader: _Reader, limits: Limits, keep_pixels: bool) -> Iterator[_Control | _Loop | _Image]:
@@ -479,8 +483,13 @@ class GifReader:
         bg = self.background
         canvas = np.empty((info.height, info.width, 3), np.uint8)
         canvas[:] = bg
+        # Canvas alpha (True = opaque). Drawing only adds opacity; only disposal takes it away,
+        # so once the canvas is fully opaque it needs no work until a disposal clears or restores.
+        opaque = np.zeros((info.height, info.width), bool)
+        all_opaque = False
         control = _Control()
-        undo: tuple[tuple[slice, slice], np.ndarray | None] | None = None  # previous frame's disposal
+        # Previous frame's disposal: (rect, None) = clear to background; (rect, (rgb, alpha or None)) = restore.
+        undo: tuple[tuple[slice, slice], tuple[np.ndarray, np.ndarray | None] | None] | None = None
         index = timestamp = 0
         blocks = self._blocks(keep_pixels=True)
         while True:
@@ -505,19 +514,35 @@ class GifReader:
                 raise GifDecodeError(f"{path}: truncated GIF (file ends inside frame {index})")
             if undo is not None:
                 rect, saved = undo
-                canvas[rect] = bg if saved is None else saved
+                if saved is None:
+                    canvas[rect] = bg
+                    if opaque[rect].size:
+                        opaque[rect] = False
+                        all_opaque = False
+                else:
+                    canvas[rect], saved_opaque = saved
+                    if saved_opaque is not None:  # None: it was all opaque, and drawing kept it so
+                        opaque[rect] = saved_opaque
+                        all_opaque = all_opaque and bool(saved_opaque.all())
             rect = (
                 slice(min(block.top, info.height), min(block.top + block.height, info.height)),
                 slice(min(block.left, info.width), min(block.left + block.width, info.width)),
             )
             undo = None
             if control.disposal is Disposal.PREVIOUS:
-                undo = (rect, canvas[rect].copy())
+                undo = (rect, (canvas[rect].copy(), None if all_opaque else opaque[rect].copy()))
             elif control.disposal is Disposal.BACKGROUND:
                 undo = (rect, None)
-            _draw(canvas, rect, block, indices, palette, control.transparent)
+            drawn = _draw(canvas, rect, block, indices, palette, control.transparent)
+            if not all_opaque:
+                if drawn is None:
+                    opaque[rect] = True
+                else:
+                    opaque[rect] |= drawn
+                all_opaque = bool(opaque.all())
+            alpha = None if all_opaque else opaque.astype(np.uint8) * np.uint8(255)
             delay_ms = effective_delay_ms(control.delay_cs)
-            yield GifFrame(index, canvas.copy(), palette, timestamp, delay_ms, control.delay_cs)
+            yield GifFrame(index, canvas.copy(), palette, timestamp, delay_ms, control.delay_cs, alpha)
             timestamp += delay_ms
             index += 1
             control = _Control()
@@ -541,8 +566,9 @@ def _draw(
     indices: np.ndarray,
     palette: np.ndarray,
     transparent: int | None,
-) -> None:
-    """Paint the frame's opaque pixels into `rect` (already clipped to the canvas)."""
+) -> np.ndarray | None:
+    """Paint the frame's opaque pixels into `rect` (already clipped to the canvas); returns
+    which pixels of `rect` were painted, or None for all of them."""
     w, h = block.width, block.height
     flat = indices
     if len(indices) < w * h:  # never decoded: transparent (left as they were)
@@ -568,8 +594,10 @@ def _draw(
     target = canvas.view(_RGB)[..., 0][rect]
     if drawn is None:
         target[...] = colours
-    else:
-        np.copyto(target, colours, where=drawn[:rows, :cols])
+        return None
+    drawn = drawn[:rows, :cols]
+    np.copyto(target, colours, where=drawn)
+    return drawn
 
 
 def open_gif(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> GifReader:
@@ -606,3 +634,31 @@ def probe_gif(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> tuple
         if not durations:
             raise GifDecodeError(f"{path}: GIF has no frames")
         return reader.info, len(durations), durations
+
+
+def probe_transparency(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> bool:
+    """Whether any composited frame shows a transparent pixel (see `GifFrame.alpha`).
+
+    The block headers settle most GIFs without decoding: with no transparent index, no
+    disposal to background and a first frame that covers the screen (and is not disposed to
+    the empty canvas), every frame is opaque. Otherwise the frames are decoded (a transparent
+    index often only skips unchanged pixels, as ffmpeg writes them, and leaves no hole).
+    """
+    with open_gif(path, limits) as reader:
+        info, control, first, maybe = reader.info, _Control(), True, False
+        try:
+            for block in reader._blocks(keep_pixels=False):
+                if isinstance(block, _Control):
+                    control = block
+                    if control.transparent is not None or control.disposal is Disposal.BACKGROUND:
+                        maybe = True
+                        break
+                elif isinstance(block, _Image):
+                    if first and (block.left > 0 or block.top > 0 or block.left + block.width < info.width
+                                  or block.top + block.height < info.height or control.disposal is Disposal.PREVIOUS):
+                        maybe = True
+                        break
+                    first, control = False, _Control()
+        except _Truncated as exc:
+            raise GifDecodeError(str(exc)) from None
+        return maybe and any(frame.alpha is not None for frame in reader)

@@ -66,17 +66,25 @@ class GifSpec:
 
 
 def output_fps(src_fps: Fraction | float, spec: GifSpec) -> Fraction:
-    """The GIF's frame rate: src/stride, or the target fps capped at the source's (no frame is invented)."""
+    """The GIF's frame rate: src/stride, or the target fps capped at the source's (no frame is invented).
+
+    With neither, the source's rate if a GIF can play it (<= 50 fps), else every n-th frame
+    for the smallest n that fits (100 fps -> 50, 60 fps -> 30): evenly spaced frames, no judder.
+    """
     src = as_fps(src_fps)
     if spec.stride is not None:
         out = src / spec.stride
+        if out > MAX_GIF_FPS:
+            raise BadArgumentError(f"--stride {spec.stride} leaves {float(out):.3g} fps of the source's {float(src):.3g}, "
+                                   f"above the {MAX_GIF_FPS} fps a GIF can play (viewers play 1 cs delays at 10 fps): "
+                                   f"use --stride {math.ceil(src / MAX_GIF_FPS)} or more")
     elif spec.fps is not None:
         out = min(spec.fps, src)
+        if out > MAX_GIF_FPS:
+            raise BadArgumentError(f"--fps {float(spec.fps):g} is above the {MAX_GIF_FPS} fps a GIF can play "
+                                   "(viewers play 1 cs delays at 10 fps): use --fps 50 or less")
     else:
-        out = src
-    if out > MAX_GIF_FPS:
-        raise BadArgumentError(f"GIF frame rate {float(out):.3g} fps is above 50 (viewers play 1 cs delays at 10 fps): "
-                               "lower fps or raise stride")
+        out = src / math.ceil(src / MAX_GIF_FPS)
     return out
 
 

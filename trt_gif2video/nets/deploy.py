@@ -7,6 +7,9 @@ are. Images come out as uint8 (rounded, not truncated) or, for 10-bit encoders, 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import torch
 import torch.nn as nn
 
@@ -14,15 +17,39 @@ from .dequant import Dequantizer
 from .dither import DitherDetector
 
 
+# Set by `unrounded_images()`: the export's check compares torch and ONNX Runtime before the
+# final uint8 rounding, without disturbing rounding inside the networks (the palette step).
+_UNROUNDED = contextvars.ContextVar("unrounded_images", default=False)
+
+
+@contextlib.contextmanager
+def unrounded_images():
+    """Within: uint8 image outputs come out as float32 on the 0..255 scale, not rounded or cast."""
+    token = _UNROUNDED.set(True)
+    try:
+        yield
+    finally:
+        _UNROUNDED.reset(token)
+
+
 def to_nchw(x: torch.Tensor) -> torch.Tensor:
-    """uint8 [N,H,W,3] -> float [N,3,H,W] in [0,1]."""
-    return x.permute(0, 3, 1, 2).float() / 255.0
+    """uint8 [N,H,W,3] -> float [N,3,H,W] in [0,1].
+
+    Cast first: TensorRT takes UINT8 only as a network input that feeds a Cast directly
+    (onnx-tensorrt docs/operators.md), so a Transpose of the uint8 tensor cannot be parsed.
+    """
+    return (x.float() / 255.0).permute(0, 3, 1, 2)
 
 
 def to_image(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """float [N,3,H,W] -> [N,H,W,3] clamped to [0,1]: uint8 rounded to nearest, or float16."""
+    """float [N,3,H,W] -> [N,H,W,3] clamped to [0,1]: uint8 rounded to nearest, or float16.
+
+    The uint8 Cast is the graph's last op (TensorRT: a UINT8 output must come from a Cast).
+    """
     x = x.clamp(0.0, 1.0).permute(0, 2, 3, 1)
     if dtype == torch.uint8:
+        if _UNROUNDED.get():
+            return x * 255.0
         return torch.round(x * 255.0).to(torch.uint8)
     return x.to(dtype)
 

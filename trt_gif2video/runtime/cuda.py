@@ -4,6 +4,11 @@ that handles raw device pointers.
 Works on cuda-python (`cuda.bindings.runtime`, or the older `cuda.cudart`) or
 pycuda, whichever imports. TensorRT runs on the runtime API's primary context;
 pycuda is therefore bound to the primary context too, so both agree.
+
+The device is selected per host thread (cudaSetDevice, or pycuda's context stack):
+open, use and close a `Cuda` in the same thread, and do TensorRT work on device N
+(a build, a session) in the thread that holds it open. `close()` may be called
+more than once.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import ctypes
 import importlib
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -46,6 +52,7 @@ class Cuda:
     def __init__(self, device: int = 0):
         self._impl = _load_impl(device)
         self.binding = self._impl.name
+        self._closed = False
 
     def __enter__(self) -> Cuda:
         return self
@@ -102,16 +109,27 @@ class Cuda:
         self._impl.destroy(handle)
 
     def close(self) -> None:
-        self._impl.close()
+        """Free what is still allocated and release the device; a second call does nothing."""
+        if self._closed:
+            return
+        self._impl.close()  # may refuse (pycuda, wrong thread): a later close() in the right thread retries
+        self._closed = True
 
 
 def _load_impl(device: int):
-    reasons = []
+    """The first binding that opens `device`. One that imports but fails (e.g. a cuda-python
+    built for a newer driver than Jetson's) lets the next one try; its error is the answer
+    when none opens the device."""
+    reasons, refusal = [], None
     for loader in (_CudaPython.load, _PyCuda.load):
         try:
             return loader(device)
         except ImportError as exc:
             reasons.append(str(exc))
+        except BackendUnavailableError as exc:
+            refusal = refusal or exc
+    if refusal is not None:
+        raise refusal
     raise BackendUnavailableError(f"CUDA: no Python CUDA binding imports ({'; '.join(reasons)}); {INSTALL_HINT}")
 
 
@@ -157,6 +175,26 @@ def query_device(device: int = 0) -> tuple[DeviceInfo | None, str | None]:
 # --- cuda-python ------------------------------------------------------------------------------
 
 
+# cudaError_t names that mean "no usable GPU here" rather than a bug in the call
+NO_DEVICE_ERRORS = frozenset({"cudaErrorNoDevice", "cudaErrorInsufficientDriver", "cudaErrorInvalidDevice"})
+
+
+def cuda_python_result(rt: ModuleType, result, what: str):
+    """The value of a cuda-python runtime call: `(err,)`, `(err, value)` or `(err, v1, v2...)`
+    -> None, value, or a tuple. A failure becomes one BackendUnavailableError line naming
+    the call and CUDA's own text; with no usable GPU it says so first."""
+    err, *values = result if isinstance(result, tuple) else (result,)
+    if err != rt.cudaError_t.cudaSuccess:
+        _, text = rt.cudaGetErrorString(err)
+        message = text.decode() if isinstance(text, bytes) else str(err)
+        name = getattr(err, "name", str(err))
+        prefix = "no usable NVIDIA GPU: " if name in NO_DEVICE_ERRORS else ""
+        raise BackendUnavailableError(f"CUDA: {prefix}{what} failed: {message} ({name})")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 class _CudaPython:
     name = "cuda-python"
 
@@ -164,9 +202,13 @@ class _CudaPython:
         self._rt = rt
         self._device = device
         self._pinned: dict[int, int] = {}  # id(array base) -> host pointer, freed on close
+        self._device_ptrs: set[int] = set()  # freed on close if the owner did not
         if self._check(rt.cudaDriverGetVersion(), "cudaDriverGetVersion") == 0:
-            raise BackendUnavailableError("CUDA: no NVIDIA driver is installed (libcuda not found)")
-        self._check(rt.cudaSetDevice(device), f"cudaSetDevice({device})")
+            raise BackendUnavailableError("CUDA: no usable NVIDIA GPU: no NVIDIA driver is installed (libcuda not found)")
+        count = self._check(rt.cudaGetDeviceCount(), "cudaGetDeviceCount")
+        if not 0 <= device < count:
+            raise BackendUnavailableError(f"CUDA: device {device} does not exist (this machine has {count}: 0..{count - 1})")
+        self._check(rt.cudaSetDevice(device), f"cudaSetDevice({device})")  # for this host thread
 
     @classmethod
     def load(cls, device: int) -> _CudaPython:
@@ -177,12 +219,7 @@ class _CudaPython:
         return cls(rt, device)
 
     def _check(self, result, what: str):
-        err, *values = result if isinstance(result, tuple) else (result,)
-        if err != self._rt.cudaError_t.cudaSuccess:
-            _, text = self._rt.cudaGetErrorString(err)
-            message = text.decode() if isinstance(text, bytes) else str(err)
-            raise BackendUnavailableError(f"CUDA: {what} failed: {message}")
-        return values[0] if len(values) == 1 else tuple(values)
+        return cuda_python_result(self._rt, result, what)
 
     def device_info(self) -> DeviceInfo:
         prop = self._check(self._rt.cudaGetDeviceProperties(self._device), "cudaGetDeviceProperties")
@@ -197,9 +234,12 @@ class _CudaPython:
         return np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
 
     def device_alloc(self, nbytes: int) -> DeviceBuffer:
-        return DeviceBuffer(int(self._check(self._rt.cudaMalloc(nbytes), f"cudaMalloc({nbytes})")), nbytes)
+        ptr = int(self._check(self._rt.cudaMalloc(nbytes), f"cudaMalloc({nbytes})"))
+        self._device_ptrs.add(ptr)
+        return DeviceBuffer(ptr, nbytes)
 
     def device_free(self, buf: DeviceBuffer) -> None:
+        self._device_ptrs.discard(buf.ptr)
         self._check(self._rt.cudaFree(buf.ptr), "cudaFree")
 
     def stream(self):
@@ -238,7 +278,10 @@ class _CudaPython:
             self._check(self._rt.cudaEventDestroy(handle), "cudaEventDestroy")
 
     def close(self) -> None:
-        """Frees pinned memory: arrays from `pinned_empty` are invalid afterwards."""
+        """Frees pinned memory and leftover device buffers: arrays from `pinned_empty` are invalid afterwards."""
+        for ptr in self._device_ptrs:
+            self._rt.cudaFree(ptr)
+        self._device_ptrs.clear()
         for ptr in self._pinned.values():
             self._rt.cudaFreeHost(ptr)
         self._pinned.clear()
@@ -257,9 +300,12 @@ class _PyCuda:
             driver.init()
             self._device = driver.Device(device)
             self._context = self._device.retain_primary_context()
+            # Current in this thread only: TensorRT (runtime API) then works on device N here,
+            # as cudaSetDevice does for cuda-python. Popped in close(), in this same thread.
             self._context.push()
         except driver.Error as exc:
             raise BackendUnavailableError(f"CUDA: pycuda cannot open device {device}: {exc}") from None
+        self._thread = threading.get_ident()
 
     @classmethod
     def load(cls, device: int) -> _PyCuda:
@@ -312,6 +358,8 @@ class _PyCuda:
 
     def close(self) -> None:
         for alloc in self._allocs.values():
-            alloc.free()
+            alloc.free()  # pycuda activates the allocation's own context for this
         self._allocs.clear()
+        if threading.get_ident() != self._thread:
+            raise RuntimeError("CUDA (pycuda): close() must run in the thread that opened the device (contexts are per thread)")
         self._context.pop()

@@ -21,6 +21,7 @@ from ..models import Network, Variant
 from ..palette import pad_palette
 from ..runtime.backends.base import Session, default_stride
 from .pad import TileSpec, pad_to_stride, run_tiled
+from .receptive import session_margin
 
 # open_model(network, variant) -> Session: how the stage gets its models (the pipeline decides backend/precision).
 ModelOpener = Callable[[Network, "Variant | None"], Session]
@@ -114,4 +115,5 @@ class Dequantizer:
             stride,
             self.config.tiles,
             session.limits,
+            margin=session_margin(session, stride),
         )

@@ -23,7 +23,9 @@ from ..errors import BadArgumentError
 from ..io.encode import as_fps
 from ..models import Network
 from ..runtime.backends.base import Session, default_stride
+from .alpha import nearer_alpha
 from .pad import TileSpec, run_tiled
+from .receptive import session_margin
 
 def gif_fps(delays_ms: Sequence[int]) -> Fraction:
     """The GIF's typical frame rate: 1000 / the median effective delay."""
@@ -58,6 +60,7 @@ class OutputFrame:
     rgb: np.ndarray  # HxWx3 uint8, the restored/interpolated frame
     source: GifFrame  # the GIF frame shown at this time (what a viewer sees; for --compare)
     t: float  # 0 = the restored source frame itself
+    alpha: np.ndarray | None = None  # HxW uint8 of the nearer GIF frame (stages.alpha); None = opaque
 
 
 def _times_until(k: int, fps: Fraction, end_ms: Fraction) -> list[tuple[int, Fraction]]:
@@ -109,7 +112,7 @@ class Interpolator:
                 last, restored = prev
                 end = Fraction(last.timestamp_ms + last.delay_ms)
                 for k, s in _times_until(k, self.fps, end):
-                    yield OutputFrame(k, s, restored, last, 0.0)
+                    yield OutputFrame(k, s, restored, last, 0.0, last.alpha)
 
     def _between(
         self,
@@ -133,22 +136,24 @@ class Interpolator:
         for k, s, t in ts:
             if t == 0.0:
                 self.held += s > Fraction(fa.timestamp_ms)
-                yield OutputFrame(k, s, ra, fa, 0.0)
+                yield OutputFrame(k, s, ra, fa, 0.0, fa.alpha)
         pending = [x for x in ts if x[2] > 0.0]
         for start in range(0, len(pending), self.batch):
             chunk = pending[start : start + self.batch]
             frames = self._run(get_session(), fa.rgb, fb.rgb, ra, rb, [t for _, _, t in chunk])
             for (k, s, t), rgb in zip(chunk, frames):
-                yield OutputFrame(k, s, rgb, fa, t)
+                yield OutputFrame(k, s, rgb, fa, t, nearer_alpha(fa, fb, t))
 
     def _run(self, session: Session, g0, g1, i0, i1, ts: list[float]) -> np.ndarray:
         self.calls += 1
         images = {"gif0": g0, "gif1": g1, "img0": i0, "img1": i1}
+        stride = default_stride(session, Network.INTERP)
         return run_tiled(
             lambda feeds: session.infer(feeds)["frame_t"],
             {k: np.broadcast_to(v, (len(ts), *v.shape)) for k, v in images.items()},  # one pair, every t
             {"t": np.asarray(ts, np.float32)},
-            default_stride(session, Network.INTERP),
+            stride,
             self.tiles,
             session.limits,
+            margin=session_margin(session, stride),
         )

@@ -14,3 +14,10 @@ class DeviceChoice(str, enum.Enum):
     AUTO = "auto"
     CPU = "cpu"
     CUDA = "cuda"
+
+
+class Precision(str, enum.Enum):
+    """Training arithmetic: fp32, or bf16 autocast (convs and matmuls in bf16, weights, losses fp32)."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import BackendUnavailableError, BadArgumentError, ModelError
-from . import DeviceChoice
+from . import DeviceChoice, Precision
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.txt"
@@ -45,6 +45,10 @@ class TrainOptions:
     threads: int | None = 1  # torch CPU threads; the build machine is shared
     checkpoint_minutes: float = 3.0
     log_every: int = 10
+    # bf16 autocast + channels_last: faster on CPUs with AVX-512 BF16 (see train/speed.py);
+    # weights, optimizer state and losses stay fp32.
+    precision: Precision = Precision.FP32
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -62,6 +66,11 @@ class TrainResult:
     wall_s: float
     final_loss: float
     metrics: dict = field(default_factory=dict)  # e.g. validation PSNR, detector accuracy
+
+
+def autocast_context(precision: Precision, device_type: str = "cpu"):
+    """The autocast region a training step runs in (a no-op context for fp32)."""
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision is Precision.BF16)
 
 
 def seed_everything(seed: int) -> None:
@@ -200,6 +209,8 @@ def fit(opts: TrainOptions, model: torch.nn.Module, step_fn: StepFn, log: RunLog
     if opts.threads:
         torch.set_num_threads(opts.threads)
     ckpt = opts.out / CHECKPOINT_NAME
+    if opts.channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr, betas=(0.9, 0.999))
     step, elapsed0 = 0, 0.0
     if opts.resume:
@@ -226,7 +237,8 @@ def fit(opts: TrainOptions, model: torch.nn.Module, step_fn: StepFn, log: RunLog
             lr = cosine_lr(opts.lr, progress())
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = step_fn(step)
+            with autocast_context(opts.precision, next(model.parameters()).device.type):
+                loss = step_fn(step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -18,7 +18,7 @@ import torch
 from ..config import Dither
 from ..errors import BadArgumentError, DataError
 from ..eval.metrics import psnr, ssim
-from ..nets.dequant import DequantConfig, Dequantizer
+from ..nets.dequant import DequantConfig, Dequantizer, requantize_rows
 from ..nets.deploy import DequantDeploy
 from ..nets.flops import dequant_gflops, n_params
 from ..nets.store import save_network
@@ -72,6 +72,10 @@ class DequantTrainSpec:
     val_size: int = 256
     val_sources: int | None = None  # cap on validation pictures (None = all)
     intermediate_weight: float = 0.5
+    # Frames from real encoders (train.real_pairs; build its cache first): this fraction of the
+    # pool's new frames, `real_per_source` random frames per training picture and encoder.
+    real_fraction: float = 0.0
+    real_per_source: int = 3
 
 
 def to_tensors(b: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -111,8 +115,16 @@ def train(opts: TrainOptions, data: DataPaths | None = None, spec: DequantTrainS
     val_src = load_sources(list(data.val_photos), list(data.val_videos))[: spec.val_sources]
     val = validation_frames(val_src, VAL_COLORS, variant.dithers, size=spec.val_size)
     # A resumed run draws new patches (seeded by the resume point is not worth the bookkeeping).
+    real = []
+    if spec.real_fraction > 0:
+        from .real_pairs import real_frames
+
+        real = real_frames(sources, variant is DequantVariant.DITHER, spec.real_per_source, spec.frame,
+                           log=log.write)
+        log.write(f"real-encoder frames: {len(real)} ({spec.real_fraction:.0%} of new pool frames)")
     pool = PatchPool(sources, Degradation(dithers=variant.dithers), patch=spec.patch, size=spec.pool,
-                     frame=spec.frame, seed=opts.seed + (1 if opts.resume else 0))
+                     frame=spec.frame, seed=opts.seed + (1 if opts.resume else 0), real=real,
+                     real_fraction=spec.real_fraction)
     net = Dequantizer(spec.config).to(device)
     log.write(f"dequant {variant.value}: {len(sources)} train pictures, {len(val)} val frames, "
               f"{n_params(net)} params, {dequant_gflops(net):.2f} GFLOPs per 480x270 frame, device {device}")
@@ -120,7 +132,7 @@ def train(opts: TrainOptions, data: DataPaths | None = None, spec: DequantTrainS
     def step_fn(step: int) -> torch.Tensor:
         pool.refresh(FRAMES_PER_STEP)
         gif, target, pal = to_tensors(pool.batch(opts.batch), device)
-        outs = net.forward_all(gif, pal)
+        outs = [o.float() for o in net.forward_all(gif, pal, requantize_rows)]  # losses in fp32 under bf16 autocast
         loss = restoration_loss(outs[-1], target)
         for o in outs[:-1]:
             loss = loss + spec.intermediate_weight * restoration_loss(o, target)
@@ -161,3 +173,19 @@ def finish_from_checkpoint(out: Path, variant: DequantVariant, config: DequantCo
     metrics.update(steps=step, wall_min=elapsed / 60)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def validate_weights(weights: Path, variant: DequantVariant, data: DataPaths | None = None,
+                     val_size: int = DequantTrainSpec.val_size) -> dict:
+    """The trainer's final validation (same held-out frames as `finish`) on a weights file, e.g. the shipped one.
+
+    python -c "from pathlib import Path; from trt_gif2video.train.dequant import *; \
+print(validate_weights(Path('trt_gif2video/weights/dequant_nodither.safetensors'), DequantVariant.NODITHER))"
+    """
+    from ..nets.store import load_network
+
+    net = load_network(weights).float()
+    data = data or DataPaths.from_corpus()
+    val = validation_frames(load_sources(list(data.val_photos), list(data.val_videos)), VAL_COLORS,
+                            variant.dithers, size=val_size)
+    return evaluate(net.eval(), val)

@@ -24,6 +24,7 @@ from ..nets.interp import InterpConfig, Interpolator, InterpOutputs, interp_gflo
 from ..nets.store import save_network
 from ..nets.warp import backward_warp
 from ..quantize import quantize_rgb
+from . import Precision
 from .common import DeviceChoice, TrainOptions, TrainResult, fit, restoration_loss, start_run
 from .motion import (STRIDES, MotionConfig, Sequence, Triplet, gif_degrade_pair, load_photo, load_video,
                      pick_triplet, synth_sequence, video_sequence)
@@ -59,6 +60,7 @@ class InterpTrainConfig:
     log_every: int = 20
     val_every: int = 200
     threads: int = 1
+    precision: Precision = Precision.FP32  # bf16 autocast (warps stay fp32: nets.warp casts); train.speed
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.video_fraction <= 1.0:
@@ -171,7 +173,7 @@ def interp_loss(out: InterpOutputs, img0: torch.Tensor, img1: torch.Tensor, gt: 
 def _options(cfg: InterpTrainConfig) -> TrainOptions:
     return TrainOptions(out=cfg.out, steps=cfg.steps, minutes=cfg.minutes, resume=cfg.resume, seed=cfg.seed,
                         device=cfg.device, batch=cfg.batch, lr=cfg.lr, threads=cfg.threads,
-                        checkpoint_minutes=cfg.checkpoint_minutes, log_every=cfg.log_every)
+                        checkpoint_minutes=cfg.checkpoint_minutes, log_every=cfg.log_every, precision=cfg.precision)
 
 
 def train_interp(cfg: InterpTrainConfig) -> Path:
@@ -184,7 +186,7 @@ def train(opts: TrainOptions) -> TrainResult:
     cfg = InterpTrainConfig(out=opts.out, steps=opts.steps, minutes=opts.minutes, resume=opts.resume,
                             seed=opts.seed, device=opts.device, batch=opts.batch, lr=opts.lr,
                             threads=opts.threads or 1, checkpoint_minutes=opts.checkpoint_minutes,
-                            log_every=opts.log_every)
+                            log_every=opts.log_every, precision=opts.precision)
     return _train(cfg)
 
 

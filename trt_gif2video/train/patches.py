@@ -138,8 +138,12 @@ class PatchPool:
     """A refreshable pool of (GIF patch, clean patch, palette) triples."""
 
     def __init__(self, sources: list[np.ndarray], deg: Degradation, patch: int = 64, size: int = 2048,
-                 frame: int = 192, crops_per_frame: int = 4, seed: int = 0):
+                 frame: int = 192, crops_per_frame: int = 4, seed: int = 0, real: list = (),
+                 real_fraction: float = 0.0):
+        """`real`: frames made by real encoders (`train.real_pairs.RealFrame`); a `real_fraction`
+        of the refreshed frames comes from them instead of our own synthesis."""
         self.sources, self.deg, self.patch, self.frame, self.crops = sources, deg, patch, frame, crops_per_frame
+        self.real, self.real_fraction = list(real), real_fraction if real else 0.0
         self.weights = _source_weights(sources)
         self.rng = np.random.default_rng(seed)
         self.gif = np.zeros((size, patch, patch, 3), np.uint8)
@@ -153,16 +157,23 @@ class PatchPool:
         """Replace the oldest patches with `frames` * crops_per_frame new ones."""
         n = len(self.gif)
         for _ in range(frames):
-            src = self.sources[int(self.rng.choice(len(self.sources), p=self.weights))]
-            clean = random_frame(src, self.frame, self.rng)
-            gif, pal, dither = degrade(clean, self.deg, self.rng)
+            if self.real_fraction and self.rng.random() < self.real_fraction:
+                r = self.real[int(self.rng.integers(len(self.real)))]
+                clean, gif, pal, dithered = r.target, r.gif, r.palette, r.dithered
+            else:
+                src = self.sources[int(self.rng.choice(len(self.sources), p=self.weights))]
+                clean = random_frame(src, self.frame, self.rng)
+                gif, pal, dither = degrade(clean, self.deg, self.rng)
+                dithered = dither is not Dither.NONE
+            h, w = clean.shape[:2]
             for _ in range(self.crops):
-                y, x = self.rng.integers(0, self.frame - self.patch + 1, size=2)
+                y = int(self.rng.integers(0, h - self.patch + 1))
+                x = int(self.rng.integers(0, w - self.patch + 1))
                 i = self._next
                 self.gif[i] = gif[y:y + self.patch, x:x + self.patch]
                 self.target[i] = clean[y:y + self.patch, x:x + self.patch]
                 self.palette[i] = pal
-                self.dithered[i] = dither is not Dither.NONE
+                self.dithered[i] = dithered
                 self._next = (i + 1) % n
 
     def batch(self, size: int) -> Batch:

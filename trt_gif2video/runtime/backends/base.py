@@ -223,6 +223,10 @@ def open_session(
         from .torch_backend import open_torch
 
         return open_torch(network, variant, precision, options)
+    if chosen is Backend.TRITON:
+        from .triton import open_triton
+
+        return open_triton(network, variant, precision, options)
     return _open_tensorrt(network, variant, precision, options)
 
 

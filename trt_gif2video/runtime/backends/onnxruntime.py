@@ -9,7 +9,7 @@ import numpy as np
 
 from ...config import Backend, Precision
 from ...errors import ModelError
-from ...models import Network, Variant, onnx_path, require
+from ...models import Network, Variant
 from .base import Session, SessionOptions, TensorSpec, _has_nvidia_device
 
 # ONNX Runtime reports element types as strings.
@@ -84,6 +84,7 @@ class OnnxRuntimeSession(Session):
         )
         self._threads = so.intra_op_num_threads
         self._run_options = ort.RunOptions()  # terminate=True from another thread stops a running call
+        self.path = Path(path)  # the file that runs (bench profiles and counts this one)
 
     @property
     def providers(self) -> list[str]:
@@ -105,5 +106,9 @@ class OnnxRuntimeSession(Session):
 def open_onnxruntime(
     network: Network, variant: Variant | None, precision: Precision, options: SessionOptions
 ) -> OnnxRuntimeSession:
-    path = require(onnx_path(network, variant, precision, root=options.models_dir))
+    from ...derived import model_file
+
+    # INT8: the CPU provider runs the uint8-activation file its integer kernels take; GPU providers the Q/DQ one
+    gpu = any((p[0] if isinstance(p, tuple) else p) != "CPUExecutionProvider" for p in _providers(options))
+    path = model_file(network, variant, precision, cpu=not gpu, models_dir=options.models_dir)
     return OnnxRuntimeSession(path, options)

@@ -1,18 +1,28 @@
 """TensorRT sessions: a cached plan per model, checked on load, run with
 name-based I/O (`set_input_shape` / `set_tensor_address` / `execute_async_v3`).
 
-Two slots, each with its own execution context, stream, pinned host buffers and
-device buffers sized for the profile's max shapes: `submit` fills one slot while
-the other may still be copying back, `collect` waits for a slot's event.
-`infer` (the Session interface) is submit + collect. Both contexts use profile 0,
-as vs-mlrt's `num_streams` does: one plan, one profile, N contexts.
+One execution context per session (`CONTEXTS_PER_SESSION`), with its stream,
+pinned host buffers and device buffers sized for the profile's max shapes. Each
+context allocates activation memory for the profile's max shapes, and the stages
+only call `infer` (submit, then collect at once), so a second context would double
+that memory without ever overlapping anything. `submit` / `collect` stay for a
+caller that has host work to do while the GPU runs; one batch is in flight at a time.
+
+Everything a session allocates is registered on one ExitStack as it is made, so a
+failure part-way (no memory for the context, cudaMalloc failing) frees what already
+exists, and `close()` may be called any number of times.
+
+Importing this module needs neither tensorrt nor torch (the lint reads
+`CONTEXTS_PER_SESSION` from here).
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Callable, Mapping, TypeVar
 
 import numpy as np
 
@@ -20,10 +30,15 @@ from ...config import Backend, Precision
 from ...engine import compat
 from ...engine.cache import EngineCache, EngineKey, Environment, load_checked, read_sidecar, sha256_file
 from ...engine.recipe import OnnxInfo, load_recipe, read_onnx_info, recipe_path, target_for_device
-from ...errors import BadArgumentError, EngineMismatchError, ModelError
-from ...models import Network, Variant, model_stem, onnx_path, require
+from ...errors import BackendUnavailableError, BadArgumentError, EngineMismatchError, ModelError
+from ...models import Network, Variant, model_stem
 from ..cuda import Cuda, DeviceBuffer
 from .base import Session, SessionOptions, ShapeLimits, TensorSpec
+
+# Execution contexts one session creates: each holds activation memory for the
+# profile's max shapes, so device memory = plan weights + this x per-context memory.
+CONTEXTS_PER_SESSION = 1
+B = TypeVar("B")
 
 # ONNX TensorProto element types the contract uses -> numpy
 _ONNX_DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 6: np.int32, 7: np.int64, 10: np.float16}
@@ -76,6 +91,30 @@ def check_engine(trt: ModuleType, engine, label: str, inputs: tuple[TensorSpec, 
     return problems
 
 
+def context_failure(plan_name: str, need_bytes: int | None) -> str:
+    """The one line for `create_execution_context()` returning None (TensorRT's out-of-memory answer)."""
+    need = f" ({need_bytes / 2**20:.0f} MiB of activation memory)" if need_bytes else ""
+    return (f"{plan_name}: TensorRT could not create an execution context: out of device memory for the "
+            f"profile's max shapes{need}; free GPU memory or build with a recipe whose max shapes are smaller")
+
+
+def require_context(context, plan_name: str, need_bytes: int | None):
+    if context is None:
+        raise BackendUnavailableError(context_failure(plan_name, need_bytes))
+    return context
+
+
+def allocate_all(sizes: Mapping[str, int], alloc: Callable[[int], B], free: Callable[[B], None],
+                 resources: ExitStack) -> dict[str, B]:
+    """One buffer per name. Each one's release is registered on `resources` as soon as it
+    exists, so when a later allocation fails, closing `resources` frees the earlier ones."""
+    buffers: dict[str, B] = {}
+    for name, nbytes in sizes.items():
+        buffers[name] = buf = alloc(nbytes)
+        resources.callback(free, buf)
+    return buffers
+
+
 @dataclass
 class _Slot:
     context: object
@@ -94,16 +133,34 @@ class Ticket:
 
 class TensorRTSession(Session):
     backend = Backend.TENSORRT
+    _resources: ExitStack | None = None  # set first in __init__; close() before that is a no-op
 
-    def __init__(self, trt: ModuleType, engine, cuda: Cuda, label: str, inputs, outputs, metadata) -> None:
-        super().__init__(label, inputs, outputs, metadata)
-        problems = check_engine(trt, engine, label, self.inputs, self.outputs)
-        if problems:
-            raise EngineMismatchError("; ".join(problems))
-        self._trt, self._engine, self._cuda = trt, engine, cuda
-        self._profile = {s.name: tuple(tuple(x) for x in engine.get_tensor_profile_shape(s.name, 0)) for s in self.inputs}
-        self._slots = [self._make_slot() for _ in range(2)]
+    def __init__(self, trt: ModuleType, engine, cuda: Cuda, label: str, inputs, outputs, metadata,
+                 plan_name: str = "plan") -> None:
+        """Takes ownership of `engine` and `cuda`: both are released by close(), also when this fails."""
+        self._resources = ExitStack()
+        self._resources.callback(cuda.close)  # LIFO: runs last, after everything made on the device
+        self._trt, self._engine, self._cuda, self.plan_name = trt, engine, cuda, plan_name
+        self._resources.callback(self._drop_tensorrt_objects)  # before cuda.close: they free device memory
+        self._slots: list[_Slot] = []
+        try:
+            super().__init__(label, inputs, outputs, metadata)
+            problems = check_engine(trt, engine, label, self.inputs, self.outputs)
+            if problems:
+                raise EngineMismatchError("; ".join(problems))
+            self._profile = {s.name: tuple(tuple(x) for x in engine.get_tensor_profile_shape(s.name, 0)) for s in self.inputs}
+            for _ in range(CONTEXTS_PER_SESSION):
+                self._slots.append(self._make_slot())
+        except BaseException:
+            self.close()
+            raise
         self._next = 0
+
+    def _drop_tensorrt_objects(self) -> None:
+        for slot in self._slots:
+            slot.context = None
+        self._slots = []
+        self._engine = None
 
     @property
     def description(self) -> str:
@@ -123,18 +180,25 @@ class TensorRTSession(Session):
         )
 
     def _make_slot(self) -> _Slot:
-        context = self._engine.create_execution_context()
+        cuda, resources = self._cuda, self._resources
+        need = compat.engine_device_memory(self._engine)
+        context = require_context(self._engine.create_execution_context(), self.plan_name, need)
         for name, (_, _, hi) in self._profile.items():
             context.set_input_shape(name, hi)
         sizes = {}
         for spec in self.inputs + self.outputs:
             shape = tuple(context.get_tensor_shape(spec.name))
             sizes[spec.name] = int(np.prod(shape)) * spec.dtype.itemsize
-        device = {name: self._cuda.device_alloc(n) for name, n in sizes.items()}
+        device = allocate_all(sizes, cuda.device_alloc, cuda.device_free, resources)
         for name, buf in device.items():
             context.set_tensor_address(name, buf.ptr)
-        host = {name: self._cuda.pinned_empty((n,), np.uint8) for name, n in sizes.items()}
-        return _Slot(context, self._cuda.stream(), self._cuda.event(), device, host)
+        host = {name: cuda.pinned_empty((n,), np.uint8) for name, n in sizes.items()}  # freed by cuda.close
+        stream = cuda.stream()
+        resources.callback(cuda.destroy, stream)
+        done = cuda.event()
+        resources.callback(cuda.destroy, done)
+        resources.callback(cuda.sync_stream, stream)  # runs first: nothing may still use the buffers
+        return _Slot(context, stream, done, device, host)
 
     def _check_profile(self, feeds: dict[str, np.ndarray]) -> None:
         for name, arr in feeds.items():
@@ -146,13 +210,15 @@ class TensorRTSession(Session):
                 )
 
     def submit(self, feeds: dict[str, np.ndarray]) -> Ticket:
-        """Queue one batch on the next free slot; returns at once."""
+        """Queue one batch; returns at once. One batch per context may be in flight."""
+        if not self._slots:
+            raise BadArgumentError(f"{self.label}: session is closed")
         self._check_profile(feeds)
         index = self._next
         slot = self._slots[index]
         if slot.busy:
-            raise BadArgumentError(f"{self.label}: both slots are in flight; collect a ticket before submitting again")
-        self._next ^= 1
+            raise BadArgumentError(f"{self.label}: a batch is already in flight; collect its ticket before submitting again")
+        self._next = (index + 1) % len(self._slots)
         cuda = self._cuda
         for spec in self.inputs:
             arr = feeds[spec.name]
@@ -186,21 +252,21 @@ class TensorRTSession(Session):
         return self.collect(self.submit(feeds))
 
     def close(self) -> None:
-        for slot in self._slots:
-            self._cuda.sync_stream(slot.stream)
-            for buf in slot.device.values():
-                self._cuda.device_free(buf)
-            self._cuda.destroy(slot.done)
-            self._cuda.destroy(slot.stream)
-        self._slots = []
-        self._cuda.close()
+        """Release the context, buffers, stream, event and device, newest first; idempotent."""
+        if self._resources is not None:
+            self._resources.close()
 
 
-def deserializer(trt: ModuleType, version_compatible: bool):
-    """bytes -> ICudaEngine or None (TensorRT logs why)."""
+def deserializer(trt: ModuleType, version_compatible: bool | None):
+    """bytes -> ICudaEngine or None (TensorRT logs why).
+
+    Version-compatible plans embed the lean runtime (host code), which TensorRT runs
+    only when `engine_host_code_allowed` is set. `version_compatible` is None when
+    nothing says what the plan is (an explicit plan without its JSON sidecar): host
+    code is then allowed too, since the user chose that plan file to run."""
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-    if version_compatible:
-        runtime.engine_host_code_allowed = True  # version-compatible plans embed the lean runtime
+    if version_compatible is not False:
+        compat.allow_host_code(runtime)
 
     def deserialize(data: bytes):
         return runtime.deserialize_cuda_engine(data)
@@ -215,20 +281,23 @@ def open_tensorrt(network: Network, variant: Variant | None, precision: Precisio
 
     network, precision = Network(network), Precision(precision)
     stem = model_stem(network, variant)
-    info = read_onnx_info(require(onnx_path(network, variant, precision, root=options.models_dir)))
+    from ...derived import model_file  # FP16 / Q/DQ INT8: shipped, cached, or made on first use
+
+    info = read_onnx_info(model_file(network, variant, precision, cpu=False, models_dir=options.models_dir))
     inputs, outputs = _tensor_specs(info)
     label = f"{stem} ({precision.value}, tensorrt)"
     explicit = options.extra.get(EXTRA_PLAN)
     sidecar = read_sidecar(Path(explicit)) if explicit else None
-    version_compatible = bool(sidecar and sidecar.get("key", {}).get("options", {}).get("version_compatible"))
-    trt = compat.import_runtime("tensorrt backend", lean=version_compatible)
+    # explicit plan: what its sidecar says, None (unknown) without one
+    version_compatible = bool(sidecar.get("key", {}).get("options", {}).get("version_compatible")) if sidecar else None
+    trt = compat.import_runtime("tensorrt backend", lean=version_compatible if explicit else False)
     cuda = Cuda(options.device)
     try:
         device = cuda.device_info()
         environment = Environment(trt.__version__, device.name, device.compute_capability)
         if explicit:
             engine = load_checked(Path(explicit), environment, deserializer(trt, version_compatible), rebuild=None)
-            return TensorRTSession(trt, engine, cuda, label, inputs, outputs, info.metadata)
+            return TensorRTSession(trt, engine, cuda, label, inputs, outputs, info.metadata, Path(explicit).name)
         target = target_for_device(device.compute_capability, device.total_memory_bytes)
         recipe_file = Path(options.extra.get(EXTRA_RECIPE) or recipe_path(target))
         recipe = load_recipe(recipe_file).with_overrides(precision=precision)
@@ -243,7 +312,7 @@ def open_tensorrt(network: Network, variant: Variant | None, precision: Precisio
             return cache.get_or_build(key, lambda: build_plan(trt, spec, timing_file), force=True)[0]
 
         engine = load_checked(path, environment, deserializer(trt, recipe.version_compatible), rebuild)
-        return TensorRTSession(trt, engine, cuda, label, inputs, outputs, info.metadata)
+        return TensorRTSession(trt, engine, cuda, label, inputs, outputs, info.metadata, path.name)
     except BaseException:
-        cuda.close()
+        cuda.close()  # idempotent: a failed TensorRTSession has closed it already
         raise
