@@ -1,12 +1,14 @@
 """End-to-end CPU INT8 vs FP32 on real GIFs: `restore` (--interp 2, plain dequantizer) with the shipped files.
 
-    .venv/bin/python benchmarks/cpu_int8_e2e.py OUT_DIR [--reps 3] [GIF ...]
+    .venv/bin/python benchmarks/cpu_int8_e2e.py OUT_DIR [--reps 3] [--also-int8 MODELS_DIR] [GIF ...]
 
 Default GIFs: the bundled sample (real footage, 256x192, 24 frames) and a 480-wide GIF made by
 `make-gif` from the corpus video opencv-Megamind.avi (real footage; needs `data fetch`). Each rep
 runs FP32 then INT8 in this process with fresh sessions (model loading included, as a user pays
 it). Reported per run: wall seconds and CPU seconds of the process (all threads): on a shared
 machine the CPU seconds are the steadier measure of work; the load average is recorded beside.
+`--also-int8 DIR` also times the INT8 files of another models folder (e.g. the previous release's,
+FP32 files beside them) in the same reps, so two INT8 recipes are compared under the same load.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from trt_gif2video.config import Backend, DitherChoice, Precision
 from trt_gif2video.pipeline import RestoreOptions, restore
+from trt_gif2video.runtime.backends.base import SessionOptions
 
 SAMPLE = Path(__file__).resolve().parents[1] / "trt_gif2video" / "samples" / "sample.gif"
 MEGAMIND = Path.home() / ".cache" / "trt-gif2video" / "corpus" / "videos" / "opencv-Megamind.avi"
@@ -39,7 +42,11 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("gifs", nargs="*", type=Path)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--also-int8", type=Path, default=None, help="another models folder whose INT8 files to time too")
     args = ap.parse_args()
+    variants = [("fp32", Precision.FP32, None), ("int8", Precision.INT8, None)]
+    if args.also_int8:
+        variants.append(("int8-also", Precision.INT8, args.also_int8))
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         gifs = list(args.gifs)
@@ -55,19 +62,20 @@ def main() -> None:
         load_before = os.getloadavg()
         for gif in gifs:
             for rep in range(args.reps):
-                for precision in (Precision.FP32, Precision.INT8):
+                for label, precision, models_dir in variants:
                     options = RestoreOptions(interp=2, backend=Backend.ONNXRUNTIME, precision=precision,
-                                             dither=DitherChoice.NO)
+                                             dither=DitherChoice.NO, session=SessionOptions(models_dir=models_dir))
                     cpu, wall = _cpu(), time.perf_counter()
                     result = restore(gif, Path(tmp) / f"out-{precision.value}.mp4", options)
-                    runs.append({"gif": gif.name, "rep": rep, "precision": precision.value,
+                    runs.append({"gif": gif.name, "rep": rep, "precision": label,
                                  "wall_s": time.perf_counter() - wall, "cpu_s": _cpu() - cpu,
                                  "gif_frames": result.gif_frames, "frames_out": result.frames_written,
                                  "size": _size(gif), "load_1min": os.getloadavg()[0]})
                     print(json.dumps(runs[-1]), flush=True)
     load_after = os.getloadavg()
     lines = ["# CPU INT8 vs FP32, end to end on real GIFs", "",
-             f"Command: `.venv/bin/python benchmarks/cpu_int8_e2e.py {args.out} --reps {args.reps}`", "",
+             f"Command: `.venv/bin/python benchmarks/cpu_int8_e2e.py {args.out} --reps {args.reps}"
+             + (f" --also-int8 {args.also_int8}" if args.also_int8 else "") + "`", "",
              f"- load average before {[round(x, 2) for x in load_before]}, after {[round(x, 2) for x in load_after]} "
              f"(2 cores shared with a training job and other sessions)",
              "- `restore --interp 2 --dither no --backend onnxruntime`, default threads, model loading included;",
@@ -82,6 +90,14 @@ def main() -> None:
                      f"{med['int8', 'wall_s']:.2f} | {med['fp32', 'wall_s'] / med['int8', 'wall_s']:.2f}x | "
                      f"{med['fp32', 'cpu_s']:.2f} | {med['int8', 'cpu_s']:.2f} | "
                      f"{med['fp32', 'cpu_s'] / med['int8', 'cpu_s']:.2f}x |")
+    if args.also_int8:
+        lines += ["", f"INT8 files of `{args.also_int8}`, timed in the same reps:", "",
+                  "| GIF | INT8 wall s | wall speed-up vs FP32 | INT8 CPU s | CPU speed-up |", "|---|---|---|---|---|"]
+        for gif in dict.fromkeys(r["gif"] for r in runs):
+            med = {(p, k): statistics.median(r[k] for r in runs if r["gif"] == gif and r["precision"] == p)
+                   for p in ("fp32", "int8-also") for k in ("wall_s", "cpu_s")}
+            lines.append(f"| {gif} | {med['int8-also', 'wall_s']:.2f} | {med['fp32', 'wall_s'] / med['int8-also', 'wall_s']:.2f}x | "
+                         f"{med['int8-also', 'cpu_s']:.2f} | {med['fp32', 'cpu_s'] / med['int8-also', 'cpu_s']:.2f}x |")
     (args.out / "int8_e2e.md").write_text("\n".join(lines) + "\n")
     (args.out / "int8_e2e.json").write_text(json.dumps({"load_before": load_before, "load_after": load_after,
                                                         "runs": runs}, indent=2) + "\n")

@@ -65,6 +65,48 @@ def test_cpu_int8_is_uint8_activations_and_runs_as_integer_convolutions():
     assert "QLinearConv" in ops  # x86 ONNX Runtime fuses uint8 DQ -> Conv -> Q into its integer kernel
 
 
+def test_cpu_int8_interpolator_keeps_its_unet_body_in_integer_kernels():
+    """No float AveragePool, Resize or Concat between Q/DQ passes: pools run as depthwise QLinearConvs
+    (QLinearAveragePool is ~10x slower), upsampling on uint8, decoder concatenations as QLinearConcat."""
+    from trt_gif2video.bench.opprofile import ort_op_profile
+
+    rng = np.random.default_rng(0)
+    img = lambda: rng.integers(0, 256, (1, 64, 64, 3), np.uint8)  # noqa: E731
+    feeds = {"gif0": img(), "gif1": img(), "img0": img(), "img1": img(), "t": np.array([0.5], np.float32)}
+    ops = ort_op_profile(WEIGHTS / file_name("interp", Flavour.INT8_CPU), feeds, runs=1, threads=1)
+    assert {"QLinearConv", "QLinearConcat"} <= set(ops)
+    assert not {"AveragePool", "QLinearAveragePool"} & set(ops), ops
+    # what stays float: the warp, the input convolutions and the heads, and the inputs' own concatenations
+    assert ops.get("Concat", 0) < ops["QLinearConcat"], ops
+
+
+def test_body_pools_as_depthwise_convs_compute_the_same(tmp_path):
+    import onnxruntime as ort
+
+    from trt_gif2video.export.int8 import _pools_as_depthwise, _preprocess
+
+    pre = tmp_path / "pre.onnx"
+    _preprocess(WEIGHTS / "interp.onnx", pre)
+    model = onnx.load(str(pre))
+    pools = sum(n.op_type == "AveragePool" for n in model.graph.node)
+    assert _pools_as_depthwise(model) == pools > 0
+    assert not any(n.op_type == "AveragePool" for n in model.graph.node)
+    rng = np.random.default_rng(1)
+    img = lambda: rng.integers(0, 256, (1, 64, 96, 3), np.uint8)  # noqa: E731
+    feeds = {"gif0": img(), "gif1": img(), "img0": img(), "img1": img(), "t": np.array([0.5], np.float32)}
+    run = lambda m: ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, feeds)[0]  # noqa: E731
+    before, after = run(str(pre)), run(model.SerializeToString())
+    assert np.abs(before.astype(int) - after.astype(int)).max() <= 1  # uint8 image: at most a rounding flip
+
+
+def test_the_detector_high_pass_pool_is_not_rewritten(tmp_path):
+    from trt_gif2video.export.int8 import _pools_as_depthwise, _preprocess
+
+    pre = tmp_path / "pre.onnx"
+    _preprocess(WEIGHTS / "dither_detector.onnx", pre)
+    assert _pools_as_depthwise(onnx.load(str(pre))) == 0  # before the first conv: part of the FP32 input path
+
+
 def test_backends_pick_their_flavour():
     from trt_gif2video.engine.build import spec_for
     from trt_gif2video.engine.recipe import load_recipe, recipe_path

@@ -39,11 +39,16 @@ class Int8Flavour(str, enum.Enum):
     ORT_CPU (`<stem>.int8-cpu.onnx`): uint8 activations (asymmetric), int8 per-channel weights,
     the form ONNX Runtime's x86 CPU provider turns into integer QLinearConv kernels (with int8
     activations it keeps the float Conv plus Q/DQ passes: slower than FP32). The activations
-    after convolutions are quantized too (fused into QLinearConv / QLinearLeakyRelu); pooling
-    and concatenation are not: a shared uint8 scale across a concatenation of a high-pass map
-    and an image moved the dither detector's probabilities by 0.06 on average (gate 0.05), and
-    quantizing them measured no faster. Heads and input convolutions stay FP32 as in the
-    TensorRT file.
+    after convolutions are quantized too (fused into QLinearConv / QLinearLeakyRelu), and so is
+    the interpolator's upsampling (Resize: runs on uint8 with its input's scale, and the decoder
+    Concat after it becomes a QLinearConcat instead of DQ -> float Resize + Concat -> Q). The
+    U-Net body's 2x2 average pools are written as depthwise convolutions with weights 1/k^2 (the
+    same arithmetic; on a 32x352x480 tensor ONNX Runtime's QLinearAveragePool took 60 ms, a
+    depthwise QLinearConv 1 ms). Concatenations are not quantized by type: a shared uint8 scale across
+    the dither detector's concatenation of a high-pass map and an image moved its probabilities
+    by 0.06 on average (gate 0.05); those between quantized body tensors still fuse. Heads and
+    input convolutions stay FP32 as in the TensorRT file (quantized, the input convolutions
+    measured no faster: 3-6 input channels are too few for the integer kernels).
     """
 
     TENSORRT = "int8"
@@ -55,12 +60,13 @@ class _Recipe:
     op_types: tuple[str, ...]
     activation_uint8: bool
     keep_input_convs: bool  # leave the convolutions reading the 8-bit inputs in FP32
+    pools_as_convs: bool = False  # body AveragePools rewritten as depthwise Convs (`_pools_as_depthwise`)
 
 
 _RECIPES = {
     Int8Flavour.TENSORRT: _Recipe(QUANT_OPS, activation_uint8=False, keep_input_convs=True),
-    Int8Flavour.ORT_CPU: _Recipe(QUANT_OPS + ("Relu", "LeakyRelu"),
-                                 activation_uint8=True, keep_input_convs=True),
+    Int8Flavour.ORT_CPU: _Recipe(QUANT_OPS + ("Relu", "LeakyRelu", "Resize"),
+                                 activation_uint8=True, keep_input_convs=True, pools_as_convs=True),
 }
 # one calibration serves both flavours: ranges of every tensor either may quantize
 CALIB_OPS = tuple(dict.fromkeys(op for r in _RECIPES.values() for op in r.op_types))
@@ -119,6 +125,43 @@ def _preprocess(src: Path, dst: Path) -> None:
     # onnx shape inference only: ORT's symbolic inference does not know every op's dynamic shapes,
     # and no graph optimization, so tensor names stay those of the FP32 file (shipped ranges key on them)
     quant_pre_process(str(src), str(dst), skip_symbolic_shape=True, skip_optimization=True)
+
+
+def _pools_as_depthwise(model: onnx.ModelProto) -> int:
+    """Rewrite the U-Net body's unpadded AveragePools as depthwise Convs with weights 1/k^2, in place.
+
+    Same output (count_include_pad is moot without padding) and the same tensor names, so the
+    calibrated ranges still apply; the quantizer then makes them QLinearConvs (ONNX Runtime's
+    QLinearAveragePool is far slower than its depthwise QLinearConv: see `Int8Flavour`).
+    Pools before the first convolution (the detector's high-pass filter) are left alone.
+    Returns how many were rewritten."""
+    from onnx import helper, numpy_helper
+
+    g = _Graph(model.graph)
+    pre_conv = g.forward(g.inputs)
+    shapes = {v.name: v.type.tensor_type.shape for v in (*model.graph.value_info, *model.graph.input)}
+    done = 0
+    for i, node in enumerate(g.nodes):
+        if node.op_type != "AveragePool" or i in pre_conv:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        kernel = list(attrs.get("kernel_shape", []))
+        shape = shapes.get(node.input[0])
+        if (len(kernel) != 2 or any(attrs.get("pads", [0])) or attrs.get("ceil_mode", 0)
+                or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID")
+                or shape is None or len(shape.dim) != 4 or not shape.dim[1].HasField("dim_value")):
+            continue
+        channels = shape.dim[1].dim_value
+        weight = numpy_helper.from_array(np.full((channels, 1, *kernel), 1.0 / (kernel[0] * kernel[1]), np.float32),
+                                         f"{node.name}_depthwise_weight")
+        model.graph.initializer.append(weight)
+        conv = helper.make_node("Conv", [node.input[0], weight.name], list(node.output), name=node.name,
+                                kernel_shape=kernel, strides=list(attrs.get("strides", kernel)), group=channels)
+        idx = list(model.graph.node).index(node)
+        model.graph.node.remove(node)
+        model.graph.node.insert(idx, conv)
+        done += 1
+    return done
 
 
 def _fp32_for_other_readers(model: onnx.ModelProto) -> None:
@@ -219,6 +262,8 @@ def quantize_int8(src: Path | str, dst: Path | str, ranges: Ranges, flavour: Int
         pre = Path(tmp) / "pre.onnx"
         _preprocess(src, pre)
         pre_model = onnx.load(str(pre))
+        if recipe.pools_as_convs and _pools_as_depthwise(pre_model):
+            onnx.save(pre_model, str(pre))
         keep = set(head_convs(pre_model)) | set(exclude)
         if recipe.keep_input_convs:
             keep |= set(input_convs(pre_model))
