@@ -254,3 +254,35 @@ def test_bad_background_is_one_line_error(sticker, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "blurple" in lines[0]
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_held_frames_keep_alpha(tmp_path):
+    # Two identical transparent GIF frames: the interpolator holds the first (no network call),
+    # and every output frame must still carry the GIF's transparency.
+    palette = np.array([GREEN, BLUE, (255, 0, 255), (0, 0, 0)], np.uint8)
+    idx = np.full((H, W), CLEAR, np.uint8)
+    idx[_circle()] = 0
+    frames = [gc.Frame(idx.copy(), transparent=CLEAR, delay_cs=10) for _ in range(2)]
+    gif = gc.write(tmp_path / "still.gif", gc.make_gif(W, H, frames, global_palette=palette, loop=0))
+    restore(gif, tmp_path / "still", _opts(interp=2, fmt=OutputFormat.PNG_DIR))
+    outs = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "still").glob("frame_*.png"))]
+    assert len(outs) == 4
+    want = _circle() * 255
+    for out in outs:
+        assert out.shape[-1] == 4 and np.array_equal(out[..., 3], want)
+
+
+def test_frames_differing_only_in_alpha_are_not_held():
+    from trt_gif2video.clip import GifFrame
+    from trt_gif2video.stages.interpolate import _same_picture
+
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    pal = np.zeros((2, 3), np.uint8)
+    opaque = np.full((4, 4), 255, np.uint8)
+    holed = opaque.copy()
+    holed[0, 0] = 0
+    a, b = GifFrame(0, rgb, pal, 0, 100, 10, opaque), GifFrame(1, rgb.copy(), pal, 100, 100, 10, holed)
+    assert not _same_picture(a, b)
+    assert _same_picture(a, GifFrame(1, rgb.copy(), pal, 100, 100, 10, opaque.copy()))
+    assert not _same_picture(GifFrame(0, rgb, pal, 0, 100, 10), b)
+    assert _same_picture(GifFrame(0, rgb, pal, 0, 100, 10), GifFrame(1, rgb, pal, 100, 100, 10))

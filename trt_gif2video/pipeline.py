@@ -78,10 +78,6 @@ class RestoreOptions:
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
             raise BadArgumentError(f"restore: background must be an RGB triple in 0..255, got {self.background}")
 
-    @property
-    def tiles(self) -> TileSpec:
-        return TileSpec(self.tile)
-
 
 @dataclass(frozen=True)
 class Progress:

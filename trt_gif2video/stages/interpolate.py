@@ -63,6 +63,15 @@ class OutputFrame:
     alpha: np.ndarray | None = None  # HxW uint8 of the nearer GIF frame (stages.alpha); None = opaque
 
 
+def _same_picture(fa: GifFrame, fb: GifFrame) -> bool:
+    """Two GIF frames a viewer cannot tell apart: same colours and same transparency."""
+    if not (fa.rgb is fb.rgb or np.array_equal(fa.rgb, fb.rgb)):
+        return False
+    if fa.alpha is None or fb.alpha is None:
+        return fa.alpha is fb.alpha
+    return np.array_equal(fa.alpha, fb.alpha)
+
+
 def _times_until(k: int, fps: Fraction, end_ms: Fraction) -> list[tuple[int, Fraction]]:
     """(k, s_k) for every output frame from k on with s_k < end_ms."""
     out = []
@@ -125,10 +134,10 @@ class Interpolator:
         ta, tb = Fraction(fa.timestamp_ms), Fraction(fb.timestamp_ms)
         if tb <= ta:
             raise BadArgumentError(f"interpolate: GIF frame {fb.index} is not after frame {fa.index} ({tb} <= {ta} ms)")
-        if fa.rgb is fb.rgb or np.array_equal(fa.rgb, fb.rgb):
-            for k, s in times:  # nothing moves: every output is the restored frame
+        if _same_picture(fa, fb):
+            for k, s in times:  # nothing moves (colour nor alpha): every output is the restored frame
                 self.held += 1
-                yield OutputFrame(k, s, ra, fa, 0.0)
+                yield OutputFrame(k, s, ra, fa, 0.0, fa.alpha)
             return
         if self.motion_ms is not None and tb - ta > 2 * self.motion_ms:
             ta = tb - self.motion_ms  # hold until the last typical delay before the next frame
