@@ -22,7 +22,7 @@ TINY = Size(64, 48)  # 48 is a multiple of the dequantizer's stride (16), not th
 @pytest.mark.parametrize("path, network, counted_at", [(DEQUANT, Network.DEQUANT, "64x48"),
                                                        (INTERP, Network.INTERP, "64x64")])
 def test_rounds_pair_a_peak_with_a_call_and_count_flops_as_bench(path, network, counted_at):
-    config = PairedConfig((path,), TINY, rounds=2, peak_size=128, peak_reps=1)
+    config = PairedConfig((path,), TINY, rounds=2, peak_size=128, peak_reps=1, settle_s=0.0)
     r = measure(path, config)
     assert r.network == network.value and r.counted_at == counted_at and len(r.rounds) == 2
     # the FLOPs are bench's: the counter on this file, and what `bench` puts in its rows at this size
@@ -43,8 +43,8 @@ def test_command_line_writes_json_and_markdown(tmp_path, capsys):
                  "--out", str(out)]) == 0
     data = json.loads((out / "paired.json").read_text())
     assert data["meta"]["command"] == ("python -m trt_gif2video.bench.paired " + str(DEQUANT) +
-                                       " --size 64x48 --rounds 1 --threads 0 --peak-size 128 --peak-reps 1")
-    assert {"load_avg_before", "load_avg_after", "threads", "versions"} <= set(data["meta"])
+                                       " --size 64x48 --rounds 1 --threads 0 --peak-size 128 --peak-reps 1 --settle 0.2")
+    assert {"load_avg_before", "load_avg_after", "threads", "versions", "env"} <= set(data["meta"])
     (res,) = data["results"]
     assert len(res["rounds"]) == 1 and res["summary"]["median_share"] == res["rounds"][0]["share"] > 0
     assert "median share" in (out / "paired.md").read_text() and "median share" in capsys.readouterr().out

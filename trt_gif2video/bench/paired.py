@@ -3,9 +3,9 @@
 `bench` measures the peak once and times the networks minutes later; on a shared machine the
 load moves in between (benchmarks/README.md: a 48 GFLOP/s "peak" under load against 202 idle),
 so their quotient mixes two loads. Here each round measures a short peak (peak.measure_cpu_peak:
-the same matmuls, the same threads) and right after it times one network call; the round's
-share is the call's GFLOP/s over that peak. The result is the median and IQR of the rounds'
-shares. FLOPs are bench's own count (flops.count_graph at the padded size); the session is
+the same matmuls, the same threads) and right after it (a 0.2 s pause) times one network call;
+the round's share is the call's GFLOP/s over that peak. The result is the median and IQR of the
+rounds' shares. FLOPs are bench's own count (flops.count_graph at the padded size); the session is
 the onnxruntime backend's (same options as `bench` and `restore`).
 
     python -m trt_gif2video.bench.paired MODEL.onnx [...] --size 480x270 --rounds 8 --out DIR
@@ -94,18 +94,24 @@ class PairedConfig:
     threads: int = 0  # both the network session and the peak (0 = ONNX Runtime's default: all cores)
     peak_size: int = 2048  # bench's default
     peak_reps: int = 2  # per round and engine, after one warm-up: short, so the load barely moves
+    # pause between the peak and the call: OpenBLAS's workers keep spinning after numpy's matmul
+    # and slowed the next interpolator call by ~25 % (333 vs 261 ms back to back, median of 4, load
+    # 4.3); after 0.2 s the call took 258 ms again
+    settle_s: float = 0.2
 
     def __post_init__(self) -> None:
         if not self.models:
             raise BadArgumentError("paired: give at least one ONNX file")
-        if self.rounds < 1 or self.peak_reps < 1 or self.threads < 0 or self.peak_size < 16:
-            raise BadArgumentError("paired: --rounds and --peak-reps must be >= 1, --threads >= 0, --peak-size >= 16")
+        if self.rounds < 1 or self.peak_reps < 1 or self.threads < 0 or self.peak_size < 16 or self.settle_s < 0:
+            raise BadArgumentError("paired: --rounds and --peak-reps must be >= 1, --threads and --settle >= 0, "
+                                   "--peak-size >= 16")
 
     @property
     def command(self) -> str:
         return shlex.join(["python", "-m", "trt_gif2video.bench.paired", *map(str, self.models),
                            "--size", self.size.label, "--rounds", str(self.rounds), "--threads", str(self.threads),
-                           "--peak-size", str(self.peak_size), "--peak-reps", str(self.peak_reps)])
+                           "--peak-size", str(self.peak_size), "--peak-reps", str(self.peak_reps),
+                           "--settle", str(self.settle_s)])
 
 
 def _feeds(session, network: Network, size: Size, tmp: Path) -> dict:
@@ -138,6 +144,7 @@ def measure(path: Path, config: PairedConfig, notify: Callable[[str], None] = la
         for i in range(config.rounds):
             load = os.getloadavg()[0]
             peak = measure_cpu_peak(config.peak_size, config.threads, config.peak_reps)
+            time.sleep(config.settle_s)
             start = time.perf_counter_ns()
             session.infer(feeds)
             ms = (time.perf_counter_ns() - start) / 1e6
@@ -156,7 +163,9 @@ def run(config: PairedConfig, notify: Callable[[str], None] = lambda _: None) ->
             "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "load_avg_before": [round(x, 2) for x in os.getloadavg()],
             "versions": {"python": platform.python_version(), **{d: _version(d) for d in ("numpy", "onnxruntime")}},
-            **{k: v for k, v in asdict(config).items() if k not in ("models", "size")}}
+            **{k: v for k, v in asdict(config).items() if k not in ("models", "size")},
+            # numpy's BLAS takes its thread count from these, not from --threads
+            "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")}}
     results = [measure(Path(p), config, notify) for p in config.models]
     meta["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     return meta, results
@@ -170,7 +179,7 @@ def markdown(meta: dict, results: Sequence[PairedResult]) -> str:
     lines = ["# Share of the FP32 matmul peak, paired per round", "",
              f"Command: `{meta['command']}`  ", f"Date: {meta['date']}, {meta['host_cpu']}, {meta['cpu_cores']} cores, "
              f"threads {meta['threads']} (0 = ONNX Runtime default), peak {meta['peak_size']}^2 matmul best of "
-             f"{meta['peak_reps']} per engine and round  ",
+             f"{meta['peak_reps']} per engine and round, {meta['settle_s']} s pause before the call  ",
              f"Load average before / after: {meta['load_avg_before']} / {meta['load_avg_after']}", "",
              "| model | network | counted at | GFLOP per call | rounds | median share | IQR (q1-q3) | median GFLOP/s "
              "| peak range GFLOP/s | median / best peak | load 1 min |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -205,14 +214,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("models", nargs="+", type=Path, help="FP32 ONNX files (dequant or interp)")
     parser.add_argument("--size", default="480x270", help="WIDTHxHEIGHT (default 480x270)")
     parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads, network and peak (0 = all cores)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads of the network and the ONNX Runtime matmul (0 = all cores); numpy's BLAS "
+                        "follows OPENBLAS_NUM_THREADS: set it too")
     parser.add_argument("--peak-size", type=int, default=2048)
     parser.add_argument("--peak-reps", type=int, default=2)
+    parser.add_argument("--settle", type=float, default=0.2, help="seconds between the peak and the call")
     parser.add_argument("-o", "--out", type=Path, default=Path("paired-results"))
     args = parser.parse_args(argv)
     try:
         config = PairedConfig(tuple(args.models), Size.parse(args.size), args.rounds, args.threads, args.peak_size,
-                              args.peak_reps)
+                              args.peak_reps, args.settle)
         meta, results = run(config, notify=lambda m: print(m, file=sys.stderr, flush=True))
     except Gif2VideoError as exc:
         print(f"error: {exc}", file=sys.stderr)
