@@ -181,6 +181,7 @@ def markdown(meta: dict, results: Sequence[PairedResult]) -> str:
              f"threads {meta['threads']} (0 = ONNX Runtime default), peak {meta['peak_size']}^2 matmul best of "
              f"{meta['peak_reps']} per engine and round, {meta['settle_s']} s pause before the call  ",
              f"Load average before / after: {meta['load_avg_before']} / {meta['load_avg_after']}", "",
+             *([f"Note: {meta['note']}", ""] if meta.get("note") else []),
              "| model | network | counted at | GFLOP per call | rounds | median share | IQR (q1-q3) | median GFLOP/s "
              "| peak range GFLOP/s | median / best peak | load 1 min |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
