@@ -40,4 +40,7 @@ fi
 # 4. The roofline per recipe (no timing: FLOPs and bytes from the ONNX, peaks from build_engines/*.toml).
 .venv/bin/trt-gif2video bench --predict all --sizes 256x256,480x270,864x480,1280x720 \
     --precision fp32 --precision fp16 --precision int8 --out "$out" > /dev/null
+# 5. FP32 share of the matmul peak at 480x270, each call paired with a peak measured beside it (load-robust).
+.venv/bin/python -m trt_gif2video.bench.paired trt_gif2video/weights/dequant_nodither.onnx \
+    trt_gif2video/weights/interp.onnx --size 480x270 --rounds 12 --out "$out/paired" 2>> "$out/progress.log" > /dev/null
 uptime | tee -a "$out/uptime.txt"
