@@ -16,10 +16,13 @@ pixel of one batch item. Both tables are measured, not guessed; re-measure with
 and paste the printed rows here. TensorRT and CUDA keep activations on the GPU: there the
 network rows do not apply to host memory (the engine's profile bounds the call size).
 
-The largest GIF the default limits accept, 8192x8192 (2 frames, --interp 2, MP4, default budget
-10.94 GiB on a 23 GB machine): planned "batch 1, tiles <= 384 px, about 10.63 GiB"; measured
-peak RSS 2.52 GiB (2,641,088 kB), 21 min wall on 2 shared cores (load ~5), by
-`/usr/bin/time -v trt-gif2video restore max.gif -o max.mp4 -y --threads 2` (2026-12-01).
+Checked against measurement (2026-12-02, 2 random 16-colour frames, --interp 2, MP4, shipped
+models, `/usr/bin/time -v trt-gif2video restore gN.gif -o oN.mp4 -y --threads 1`, load ~2-3):
+1024x1024 planned "batch 1, whole frames, about 2.16 GiB", measured peak RSS 1.26 GiB (8 s);
+2048x2048 planned whole frames, 7.65 GiB, measured 4.42 GiB (40 s). The default limits accept
+8192x8192 frames, but on a 23 GB machine the default budget (~11 GiB) refuses them up front
+("need about 12.9 GiB"); the largest square it accepts is about 6144x6144 (tiles <= 768 px plus
+each network's receptive-field margin, 10.9 GiB modelled; not run: hours of CPU).
 """
 
 from __future__ import annotations
@@ -34,34 +37,35 @@ GIB = 1 << 30
 MIB = 1 << 20
 
 # python -m trt_gif2video.bench.activation --sizes 128,256,384,512 --precision fp32
-# (2026-12-01, onnxruntime CPU without its memory arena, 1 thread; bytes per pixel of one batch
-#  item, fixed bytes; dequant 128x128 +37 MiB ... 512x512 +612 MiB; interp +10 ... +146 MiB)
+# (2026-12-02, onnxruntime CPU with the shared kSameAsRequested arena of runtime/backends/onnxruntime.py,
+#  1 thread, main's chunked palette step; bytes per pixel of one batch item, fixed bytes;
+#  interp 128x128 +12 MiB ... 512x512 +210 MiB; dither +4 ... +44 MiB)
 NETWORK_BYTES: dict[str, tuple[int, int]] = {
-    "dequant": (2454, 0),
-    "interp": (579, 3369151),
-    "dither": (129, 1034764),
+    "dequant": (637, 0),
+    "interp": (842, 0),
+    "dither": (174, 945700),
 }
 # python -m trt_gif2video.bench.activation --frames --frame-sizes 512,1024,1536
-# (2026-12-01; stand-in networks, tile 128, --interp 2; slope of peak RSS over frame pixels, and the
-#  format's fixed part above the lossless formats' intercept of ~89 MiB: x264/libvpx state, and the
-#  GIF writer's colour tables)
+# (2026-12-02, same arena; stand-in networks, --interp 2; slope of peak RSS over frame pixels, and the
+#  format's fixed part above the lossless formats' intercept of ~260 MiB: x264/libvpx state, and the
+#  GIF writer's colour tables; 8 min on 2 shared cores)
 FRAME_BYTES: dict[OutputFormat, int] = {
-    OutputFormat.MP4: 136,
-    OutputFormat.WEBM: 230,
-    OutputFormat.APNG: 120,
-    OutputFormat.GIF: 143,
-    OutputFormat.PNG_DIR: 119,
+    OutputFormat.MP4: 149,
+    OutputFormat.WEBM: 197,
+    OutputFormat.APNG: 80,
+    OutputFormat.GIF: 115,
+    OutputFormat.PNG_DIR: 81,
 }
 FORMAT_FIXED_BYTES: dict[OutputFormat, int] = {
-    OutputFormat.MP4: 72 * MIB,
-    OutputFormat.WEBM: 41 * MIB,
-    OutputFormat.APNG: 1 * MIB,
-    OutputFormat.GIF: 330 * MIB,
+    OutputFormat.MP4: 42 * MIB,
+    OutputFormat.WEBM: 64 * MIB,
+    OutputFormat.APNG: 4 * MIB,
+    OutputFormat.GIF: 333 * MIB,
     OutputFormat.PNG_DIR: 0,
 }
-# Same command, mp4 1024x1024 at batch 1 and 4: 298 and 290 MiB, i.e. no measurable growth per
-# extra batch item (the bounded queues already hold that many frames); kept as a term for re-measuring.
-BATCH_FRAME_BYTES = 0
+# Same command, mp4 1024x1024 at batch 1 and 4: 457 and 905 MiB (the arena keeps a batch's
+# buffers of the stand-ins and the bounded queues hold more frames): 149 B per pixel per extra item.
+BATCH_FRAME_BYTES = 149
 # Interpreter, numpy, PyAV, ONNX Runtime and the three loaded models: a 320x320 restore with the
 # shipped networks (tests/test_hostile.py::test_real_models_stay_under_the_memory_budget's child)
 # peaks at 195 MiB with 192-px tiles, 362 MiB whole-frame batch 1, 590 MiB batch 2; the model

@@ -3,7 +3,6 @@ when onnxruntime-gpu is installed and an NVIDIA GPU is present."""
 
 from __future__ import annotations
 
-import ctypes
 import functools
 from pathlib import Path
 
@@ -26,20 +25,25 @@ _ORT_DTYPES = {
 
 
 @functools.lru_cache(maxsize=1)
-def _fix_mmap_threshold() -> None:
-    """Pin glibc's mmap threshold at 1 MiB (M_MMAP_THRESHOLD), once per process.
+def _shared_cpu_arena() -> bool:
+    """One CPU memory arena for every session of the process, grown by exactly what is asked.
 
-    Without its arena, ONNX Runtime allocates each call's activations afresh. glibc raises its
-    threshold after every large free (up to 32 MiB), so later buffers come from the heap, whose
-    high-water mark stays: identical restores then peaked 141 or 190 MiB at random
-    (tests/test_pipeline_memory.py). A fixed threshold maps every big buffer and unmaps it on free:
-    three runs then peaked 140.2-140.9 / 141.0-141.4 MiB (120 / 600 frames). Cost: fresh pages are
-    faulted in per call (+55 % minor faults, 0-6 % more CPU per 480x270 dequantizer call in two
-    interleaved pairs, within this shared machine's noise)."""
+    ONNX Runtime's default per-session arena grows in powers of two, so a session could hold up to
+    twice its peak for good; with no arena at all every call faults in fresh pages (a 480x270
+    dequantizer call: 47-75 k minor faults against 12 k, 15-27 % slower) and glibc's moving mmap
+    threshold made identical restores peak 141 or 190 MiB at random. A shared arena with
+    kSameAsRequested keeps the speed, holds the largest set of buffers the two concurrent networks
+    used at once (what budget.py's network rows measure), and stays flat over a GIF's length.
+    Returns False where the allocator cannot be registered (then sessions run without an arena)."""
+    import onnxruntime as ort
+
     try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # -3 = M_MMAP_THRESHOLD (malloc.h)
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows): nothing to pin
-        pass
+        cfg = ort.OrtArenaCfg(0, 1, -1, -1)  # max_mem default, extend strategy 1 = kSameAsRequested
+        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(info, cfg)
+        return True
+    except Exception:  # an older ONNX Runtime without these bindings: no arena, correct but slower
+        return False
 
 
 def _spec(arg) -> TensorSpec:
@@ -87,10 +91,11 @@ class OnnxRuntimeSession(Session):
         # workers would steal the cores the other stage is computing on.
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.log_severity_level = 3
-        # No CPU arena: it keeps each session's peak (rounded up to a power of two) for good, so
-        # memory would follow the largest call ever made, not the memory budget's plan (budget.py).
-        so.enable_cpu_mem_arena = False
-        _fix_mmap_threshold()
+        # The process-wide arena, not a per-session one (see _shared_cpu_arena).
+        if _shared_cpu_arena():
+            so.add_session_config_entry("session.use_env_allocators", "1")
+        else:
+            so.enable_cpu_mem_arena = False
         try:
             self._sess = ort.InferenceSession(str(path), sess_options=so, providers=_providers(options))
         except Exception as exc:  # ORT raises its own untyped errors (Fail, InvalidGraph, NoSuchFile...)
