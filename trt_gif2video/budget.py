@@ -66,10 +66,10 @@ FORMAT_FIXED_BYTES: dict[OutputFormat, int] = {
 # Same command, mp4 1024x1024 at batch 1 and 4: 457 and 905 MiB (the arena keeps a batch's
 # buffers of the stand-ins and the bounded queues hold more frames): 149 B per pixel per extra item.
 BATCH_FRAME_BYTES = 149
-# Interpreter, numpy, PyAV, ONNX Runtime and the three loaded models: a 320x320 restore with the
-# shipped networks (tests/test_hostile.py::test_real_models_stay_under_the_memory_budget's child)
-# peaks at 195 MiB with 192-px tiles, 362 MiB whole-frame batch 1, 590 MiB batch 2; the model
-# below says 519, 737 and 1077 MiB: conservative, as the two networks' peaks rarely coincide.
+# Interpreter, numpy, PyAV, ONNX Runtime and the three loaded models (the lossless formats'
+# intercept above is ~260 MiB). A 320x320 restore with the shipped networks
+# (tests/test_hostile.py::test_real_models_stay_under_the_memory_budget's child, 2026-12-02) peaks at
+# 327 MiB whole-frame batch 1 and 344 MiB batch 2; the model below says 526 and 708 MiB.
 BASE_BYTES = 256 * MIB
 # A transparent GIF's frames carry alpha beside RGB (stages.alpha): 4 bytes per pixel where 3 were,
 # in the decoder's canvas, the queues and the writers; scaled, not measured separately.
