@@ -9,9 +9,10 @@ validation clip (cup, tree: real footage, never trained on; 320x224 like `eval`)
 `--stride` video frames (a 10 fps GIF of 30 fps footage), each frame made a GIF frame with its own
 median-cut palette and Floyd-Steinberg / ordered dither (and no dither as a control), restored
 by the shipped dequantizer matching the dither setting (ONNX Runtime FP32), then filtered over
-frames t-1, t, t+1 with per-pixel weights exp(-d^2 / 2 sigma^2), d = the 3x3-box-blurred RMS
-difference between the neighbour's and this frame's restoration (the frame itself has weight 1).
-PSNR against the clean frames, mean over frames. Eval-only: nothing here is in `restore`.
+frames t-1, t, t+1 by `stages.temporal.blend` (what `restore --temporal SIGMA` runs): per-pixel
+weights exp(-d^2 / 2 sigma^2), d = the 3x3-box-blurred RMS difference between the neighbour's and
+this frame's restoration (the frame itself has weight 1). PSNR against the clean frames, mean
+over frames. Sigma was chosen on these same clips, so the best column is optimistic.
 """
 
 from __future__ import annotations
@@ -31,31 +32,15 @@ from trt_gif2video.eval.runners import SessionRunners
 from trt_gif2video.palette import pad_palette
 from trt_gif2video.quantize import quantize_rgb
 from trt_gif2video.runtime.backends.base import SessionOptions
+from trt_gif2video.stages.temporal import blend
 
 SIGMAS = (4.0, 8.0, 16.0, 32.0)
 
 
-def _box3(x: np.ndarray) -> np.ndarray:
-    """3x3 mean over H, W of an HxW array (edges replicated)."""
-    p = np.pad(x, 1, mode="edge")
-    h, w = x.shape
-    return sum(p[i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9.0
-
-
 def temporal_filter(frames: list[np.ndarray], sigma: float) -> list[np.ndarray]:
-    """Each restored frame averaged with its two neighbours where they agree with it."""
-    f = [x.astype(np.float32) for x in frames]
-    out = []
-    for t, cur in enumerate(f):
-        acc, wsum = cur.copy(), np.ones(cur.shape[:2], np.float32)
-        for s in (t - 1, t + 1):
-            if 0 <= s < len(f):
-                d2 = _box3(((f[s] - cur) ** 2).mean(axis=2))
-                w = np.exp(-d2 / (2 * sigma**2)).astype(np.float32)
-                acc += f[s] * w[..., None]
-                wsum += w
-        out.append(np.clip(np.rint(acc / wsum[..., None]), 0, 255).astype(np.uint8))
-    return out
+    """Each restored frame blended with its two neighbours where they agree (`restore --temporal`)."""
+    return [blend(frames[t - 1] if t else None, cur, frames[t + 1] if t + 1 < len(frames) else None, sigma)
+            for t, cur in enumerate(frames)]
 
 
 def main() -> None:
@@ -96,7 +81,7 @@ def main() -> None:
               "load_before": load, "load_after": os.getloadavg(), "seconds": time.monotonic() - t0, "psnr": rows}
     (args.out / "neighbour_frames.json").write_text(json.dumps(report, indent=2))
     methods = list(next(iter(rows.values())))
-    lines = ["# Neighbouring frames for dithered GIFs (eval only)", "", f"Command: `{report['command']}`", "",
+    lines = ["# Neighbouring frames for dithered GIFs (`restore --temporal SIGMA`)", "", f"Command: `{report['command']}`", "",
              f"Validation clips {', '.join(names['videos'])}, {args.frames} GIF frames each (one per {args.stride} "
              f"video frames, 320x224), {args.colors} colours, median cut; PSNR dB, mean over frames. "
              f"Load {load[0]:.1f} -> {report['load_after'][0]:.1f}.", "",

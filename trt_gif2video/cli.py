@@ -385,6 +385,7 @@ def restore(
     triton_timeout: Annotated[float, typer.Option(help="Seconds one Triton request may take before restore stops.", min=0.001)] = 120.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary; errors only.")] = False,
     background: Annotated[str, typer.Option(metavar="COLOR", help="Colour shown under transparent pixels where the output has no alpha (MP4, --compare): a name or #rrggbb. APNG, WebM, GIF and PNG frames keep alpha.")] = "white",
+    temporal: Annotated[Optional[float], typer.Option(metavar="SIGMA", help="Blend each restored GIF frame with its neighbours where they agree within about SIGMA grey levels (8 is a good start; helps dithered GIFs of steady scenes by ~0.1-0.25 dB; default off).")] = None,
     overwrite: Annotated[bool, typer.Option("-y", "--overwrite", help="Replace existing outputs.")] = False,
     no_overwrite: Annotated[bool, typer.Option("-n", "--no-overwrite", help="Skip GIFs whose output exists.")] = False,
     memory_budget: Annotated[Optional[str], typer.Option(help="Peak memory to stay under, e.g. 4G (default: half the available memory, at most 16G); batch and tile sizes follow.")] = None,
@@ -428,6 +429,7 @@ def restore(
         interp=2 if interp is None else interp, fps=fps, backend=backend, precision=precision, dither=dither, fmt=fmt,
         tile=tile, compare=None if compare is None else Path(compare), limits=limits,
         session=SessionOptions(threads=threads, extra=extra), background=parse_color(background),
+        temporal=temporal,
         overwrite=_overwrite_policy(overwrite, no_overwrite), crf=crf, max_output_frames=max_output_frames,
         memory_budget=None if memory_budget is None else parse_size(memory_budget),
     )

@@ -5,6 +5,8 @@
 Transparent GIFs (stages.alpha): decode fills transparent pixels from nearby opaque colour
 before the networks; encode puts the alpha back (APNG, WebM, GIF, PNG frames) or composites
 onto `background` (MP4, and the --compare video). Opaque frames skip both steps.
+With `temporal` set (opt-in), a stage between dequantize and interpolate blends each restored
+frame with its neighbours where they agree (stages.temporal).
 
 Decode, dequantize and interpolate each run in a thread; encoding runs in the caller's
 thread. The queues are bounded, so memory stays flat however long the GIF is; each
@@ -40,6 +42,7 @@ from .stages.dequantize import DequantizeConfig, Dequantizer
 from .stages.interpolate import Interpolator, OutputFrame, gif_fps, output_fps
 from .stages.pad import TileSpec
 from .stages.receptive import with_receptive_radius
+from .stages.temporal import temporal_filter
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class RestoreOptions:
     overwrite: Overwrite = Overwrite.YES  # the CLI passes REFUSE unless -y / -n
     crf: int | None = None  # MP4/WebM quality (encode.DEFAULT_CRF when None)
     background: tuple[int, int, int] = alpha_stage.DEFAULT_BACKGROUND  # under transparency, where alpha is dropped
+    temporal: float | None = None  # sigma (grey levels) of the neighbouring-frame blend; None = off
 
     def __post_init__(self) -> None:
         if self.interp < 1:
@@ -77,6 +81,8 @@ class RestoreOptions:
             raise BadArgumentError(f'restore: "--memory-budget" must be > 0, got {self.memory_budget}')
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
             raise BadArgumentError(f"restore: background must be an RGB triple in 0..255, got {self.background}")
+        if self.temporal is not None and not self.temporal > 0:
+            raise BadArgumentError(f'restore: "--temporal" must be > 0 grey levels, got {self.temporal:g}')
 
 
 @dataclass(frozen=True)
@@ -240,6 +246,9 @@ def restore(
             with _Writers(output, options, fps, fmt, keep_alpha) as (writer, compare):
                 q_frames = flow.stage("decode", lambda: map(alpha_stage.prepare, reader))
                 q_restored = flow.stage("dequantize", lambda: dequantizer(flow.drain(q_frames)))
+                if options.temporal is not None:
+                    q_dequant, sigma = q_restored, options.temporal
+                    q_restored = flow.stage("temporal", lambda: temporal_filter(flow.drain(q_dequant), sigma))
                 q_out = flow.stage("interpolate", lambda: interpolator(flow.drain(q_restored)))
                 for frame in flow.drain(q_out):
                     if keep_alpha:
