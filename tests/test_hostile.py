@@ -411,3 +411,9 @@ def test_real_models_stay_under_the_memory_budget(tmp_path):
     notes, peak = proc.stdout.splitlines()[-2:]
     assert "batch 1, whole frames" in notes  # the plan had to lower the batch to fit
     assert int(peak) <= budget.parse_size("600M"), (int(peak) / 2**20, notes)
+
+
+def test_memory_plan_counts_the_temporal_stage():
+    plain = budget.estimate(2048, 2048, OutputFormat.MP4, 1, None)
+    with_temporal = budget.estimate(2048, 2048, OutputFormat.MP4, 1, None, temporal=True)
+    assert with_temporal - plain == pytest.approx(budget.MARGIN * budget.TEMPORAL_BYTES * 2048 * 2048, rel=1e-6)

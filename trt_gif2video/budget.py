@@ -74,6 +74,9 @@ BASE_BYTES = 256 * MIB
 # A transparent GIF's frames carry alpha beside RGB (stages.alpha): 4 bytes per pixel where 3 were,
 # in the decoder's canvas, the queues and the writers; scaled, not measured separately.
 ALPHA_FACTOR = 4 / 3
+# `restore --temporal`: its stage's queue and the blend's float buffers. Peak RSS with and without it
+# (2026-12-02, 2-frame GIFs, MP4): +96 MiB at 1024x1024, +95 MiB at 1536x1536; the larger slope is kept.
+TEMPORAL_BYTES = 96
 MARGIN = 1.15  # allocator slack: plans aim 15 % under the budget
 
 DEFAULT_FRACTION = 0.5  # of MemAvailable
@@ -148,7 +151,7 @@ def _call_pixels(ph: int, pw: int, tile: int | None, margin: int | None) -> int:
 
 def estimate(width: int, height: int, fmt: OutputFormat, batch: int, tile: int | None, *,
              compare: bool = False, host_activations: bool = True,
-             margins: dict[str, int | None] | None = None, alpha: bool = False) -> int:
+             margins: dict[str, int | None] | None = None, alpha: bool = False, temporal: bool = False) -> int:
     """Modelled peak RSS in bytes of restoring width x height frames.
 
     margins: each network's tile margin (px per side; None = not tileable), 0 when not given.
@@ -157,7 +160,7 @@ def estimate(width: int, height: int, fmt: OutputFormat, batch: int, tile: int |
     per_pixel = FRAME_BYTES[fmt] + BATCH_FRAME_BYTES * (batch - 1)
     if alpha:  # RGB frames become RGB + alpha plane throughout the queues and writers
         per_pixel = per_pixel * ALPHA_FACTOR
-    frame = int(per_pixel * pixels) + FORMAT_FIXED_BYTES[fmt]
+    frame = int(per_pixel * pixels) + FORMAT_FIXED_BYTES[fmt] + (TEMPORAL_BYTES * pixels if temporal else 0)
     frame += FRAME_BYTES[OutputFormat.MP4] * 2 * pixels + FORMAT_FIXED_BYTES[OutputFormat.MP4] if compare else 0
     if not host_activations:
         return int(MARGIN * (BASE_BYTES + frame))
@@ -171,7 +174,7 @@ def estimate(width: int, height: int, fmt: OutputFormat, batch: int, tile: int |
 
 def plan(width: int, height: int, fmt: OutputFormat, budget: int, *, batch: int = 4, tile: int | None = None,
          compare: bool = False, backend: Backend = Backend.ONNXRUNTIME, what: str = "GIF",
-         margins: dict[str, int | None] | None = None, alpha: bool = False) -> MemoryPlan:
+         margins: dict[str, int | None] | None = None, alpha: bool = False, temporal: bool = False) -> MemoryPlan:
     """The largest tile, then the largest batch (up to the requested ones) whose estimate fits `budget`.
 
     Raises BadArgumentError (one line) when even batch 1 with the smallest tile does not fit:
@@ -183,11 +186,11 @@ def plan(width: int, height: int, fmt: OutputFormat, budget: int, *, batch: int 
     for side in sides:
         for b in range(batch, 0, -1):
             need = estimate(width, height, fmt, b, side, compare=compare, host_activations=host,
-                            margins=margins, alpha=alpha)
+                            margins=margins, alpha=alpha, temporal=temporal)
             if need <= budget:
                 return MemoryPlan(budget, b, side, need)
     need = estimate(width, height, fmt, 1, TILE_SIDES[-1], compare=compare, host_activations=host,
-                    margins=margins, alpha=alpha)
+                    margins=margins, alpha=alpha, temporal=temporal)
     raise BadArgumentError(
         f"{what}: {width}x{height} frames need about {need / GIB:.1f} GiB, over the memory budget of "
         f"{budget / GIB:.1f} GiB: raise --memory-budget or lower --max-pixels")

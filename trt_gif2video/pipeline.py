@@ -224,7 +224,8 @@ def restore(
     budget = options.memory_budget or membudget.default_budget()
     mem = membudget.plan(info.width, info.height, fmt, budget, batch=batch, tile=options.tile,
                          compare=options.compare is not None, backend=backend, what=str(gif_path),
-                         margins=_tile_margins(options), alpha=transparent)
+                         margins=_tile_margins(options), alpha=transparent,
+                         temporal=options.temporal is not None)
     if mem.tile != options.tile or mem.batch != batch:
         notes.append(mem.line())
     flow = _Flow(options.queue_size)
