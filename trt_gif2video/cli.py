@@ -385,7 +385,7 @@ def restore(
     triton_timeout: Annotated[float, typer.Option(help="Seconds one Triton request may take before restore stops.", min=0.001)] = 120.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary; errors only.")] = False,
     background: Annotated[str, typer.Option(metavar="COLOR", help="Colour shown under transparent pixels where the output has no alpha (MP4, --compare): a name or #rrggbb. APNG, WebM, GIF and PNG frames keep alpha.")] = "white",
-    temporal: Annotated[Optional[float], typer.Option(metavar="SIGMA", help="Blend each restored GIF frame with its neighbours where they agree within about SIGMA grey levels (8 is a good start; helps dithered GIFs of steady scenes by ~0.1-0.25 dB; default off).")] = None,
+    temporal: Annotated[Optional[float], typer.Option(metavar="SIGMA", help="Blend each restored GIF frame with its neighbours where they agree within about SIGMA grey levels (8 is a good start; about +0.1 dB on steady scenes; default off).")] = None,
     overwrite: Annotated[bool, typer.Option("-y", "--overwrite", help="Replace existing outputs.")] = False,
     no_overwrite: Annotated[bool, typer.Option("-n", "--no-overwrite", help="Skip GIFs whose output exists.")] = False,
     memory_budget: Annotated[Optional[str], typer.Option(help="Peak memory to stay under, e.g. 4G (default: half the available memory, at most 16G); batch and tile sizes follow.")] = None,

@@ -6,8 +6,10 @@ neighbours' restorations match this frame's, averaging them cancels the dither r
 dequantizer left; where the scene moved, the weights vanish and the frame is kept. Weights are
 exp(-d^2 / 2 sigma^2) per pixel, d = the 3x3-box-blurred RMS difference (grey levels) between
 the neighbour's and this frame's restoration; the frame itself has weight 1. Measured on the
-validation clips (`benchmarks/neighbour_frames.py`, 32 colours): sigma 8-16 gains +0.25 dB
-(Floyd-Steinberg), +0.07 (ordered), +0.11 (no dither); larger sigmas blur motion and lose.
+validation clips (`benchmarks/neighbour_frames.py`, 32 colours, shipped weights of 2026-12-02):
+sigma 8 gains +0.08 dB (Floyd-Steinberg), +0.06 (ordered), +0.11 (no dither); with the previous
+dither weights FS gained +0.25, i.e. the better the dequantizer, the less is left to average;
+sigma 32 loses 0.4-0.5 dB (it blurs motion).
 Needs one frame of lookahead, so the stage holds one restored frame.
 """
 
