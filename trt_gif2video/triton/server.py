@@ -70,15 +70,24 @@ def _system_server() -> ServerInstall | None:
     return ServerInstall(binary, backends if backends.is_dir() else None, {}, frozenset(platforms))
 
 
+def _own_env() -> dict[str, str]:
+    """This environment without what would point a Python at other packages: with the caller's
+    PYTHONPATH (pytest sets one), pip found onnxruntime "already satisfied" in the caller's venv and
+    left the stub's venv without it, and the stub would import the caller's numpy 2."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
 def _imports_work(pyenv: Path) -> bool:
-    """Whether the python backend's venv imports what the generated model.py files import."""
+    """Whether the python backend's venv, on its own, imports what the generated model.py files import."""
     python = pyenv / "bin" / "python"
     return python.is_file() and subprocess.run([str(python), "-c", "import numpy, onnxruntime"],
-                                               capture_output=True).returncode == 0
+                                               capture_output=True, env=_own_env()).returncode == 0
 
 
 def _run(cmd: list[str], what: str) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=_own_env())
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise BackendUnavailableError(f"triton serve: {what} failed ({last})")
@@ -121,7 +130,7 @@ def prepare_server(root: Path | None = None, notify=print) -> ServerInstall:
         _run([base, "-m", "venv", str(pyenv)], "creating the python backend's venv")
         _run([str(pyenv / "bin" / "python"), "-m", "pip", "install", "-q", "numpy<2", f"onnxruntime=={onnxruntime.__version__}"],
              "installing numpy<2 and onnxruntime for the python backend")
-        if not _imports_work(pyenv):  # seen once: pip returned 0 without onnxruntime in the venv
+        if not _imports_work(pyenv):  # pip can return 0 and still leave it out
             raise BackendUnavailableError(f"triton serve: {pyenv}: numpy or onnxruntime does not import after pip install")
         ready.write_text(PYTRITON + "\n")
     dist = server / "pytriton" / "tritonserver"
@@ -180,7 +189,7 @@ class TritonServer:
             raise BackendUnavailableError(
                 f"triton serve: {self.install.binary} cannot serve {', '.join(missing)} models of {self.repo}; "
                 f"run NVIDIA's container instead: {container_hint(self.repo)}")
-        env = {**os.environ, **self.install.env}
+        env = {**_own_env(), **self.install.env}  # the python stub sees its own venv only
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(self.command(), env=env, stdout=out, stderr=subprocess.STDOUT,
