@@ -9,7 +9,7 @@ validation clip (cup, tree: real footage, never trained on; 320x224 like `eval`)
 `--stride` video frames (a 10 fps GIF of 30 fps footage), each frame made a GIF frame with its own
 median-cut palette and Floyd-Steinberg / ordered dither (and no dither as a control), restored
 by the shipped dequantizer matching the dither setting (ONNX Runtime FP32), then filtered over
-frames t-1, t, t+1 by `stages.temporal.blend` (what `restore --temporal SIGMA` runs): per-pixel
+frames t-1, t, t+1 by `stages.temporal.temporal_filter` (what `restore --temporal SIGMA` runs): per-pixel
 weights exp(-d^2 / 2 sigma^2), d = the 3x3-box-blurred RMS difference between the neighbour's and
 this frame's restoration (the frame itself has weight 1). PSNR against the clean frames, mean
 over frames. Sigma was chosen on these same clips, so the best column is optimistic.
@@ -32,15 +32,14 @@ from trt_gif2video.eval.runners import SessionRunners
 from trt_gif2video.palette import pad_palette
 from trt_gif2video.quantize import quantize_rgb
 from trt_gif2video.runtime.backends.base import SessionOptions
-from trt_gif2video.stages.temporal import blend
+from trt_gif2video.stages.temporal import temporal_filter
 
 SIGMAS = (4.0, 8.0, 16.0, 32.0)
 
 
-def temporal_filter(frames: list[np.ndarray], sigma: float) -> list[np.ndarray]:
-    """Each restored frame blended with its two neighbours where they agree (`restore --temporal`)."""
-    return [blend(frames[t - 1] if t else None, cur, frames[t + 1] if t + 1 < len(frames) else None, sigma)
-            for t, cur in enumerate(frames)]
+def temporal(frames: list[np.ndarray], sigma: float) -> list[np.ndarray]:
+    """The restore stage itself (`stages.temporal.temporal_filter`) over a clip's restored frames."""
+    return [out for _, out in temporal_filter(enumerate(frames), sigma)]
 
 
 def main() -> None:
@@ -68,8 +67,8 @@ def main() -> None:
                 ours = [runners.dequant(gif[i : i + 1], pal[i : i + 1], dither is not Dither.NONE)[0]
                         for i in range(len(gif))]
                 methods = {"gif": list(gif), "ours": ours}
-                methods.update({f"ours+temporal(sigma={s:g})": temporal_filter(ours, s) for s in SIGMAS})
-                methods["gif+temporal(sigma=16)"] = temporal_filter(list(gif), 16.0)
+                methods.update({f"ours+temporal(sigma={s:g})": temporal(ours, s) for s in SIGMAS})
+                methods["gif+temporal(sigma=16)"] = temporal(list(gif), 16.0)
                 for name, pred in methods.items():
                     scores.setdefault(name, []).extend(psnr(p, t) for p, t in zip(pred, truth))
             rows[dither.value] = {k: float(np.mean(v)) for k, v in scores.items()}

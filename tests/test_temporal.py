@@ -11,6 +11,7 @@ import pytest
 from trt_gif2video.clip import GifFrame
 from trt_gif2video.config import Backend, OutputFormat
 from trt_gif2video.errors import BadArgumentError
+from trt_gif2video.eval.metrics import psnr
 from trt_gif2video.pipeline import RestoreOptions, restore
 from trt_gif2video.runtime.backends.base import SessionOptions
 from trt_gif2video.stages.temporal import blend, temporal_filter
@@ -22,11 +23,6 @@ def _frame(i: int, rgb: np.ndarray) -> GifFrame:
     return GifFrame(i, rgb, np.zeros((2, 3), np.uint8), 100 * i, 100, 10)
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * np.log10(255**2 / mse)
-
-
 def test_still_scene_noise_is_averaged_away():
     rng = np.random.default_rng(0)
     truth = np.full((32, 32, 3), 120, np.uint8)
@@ -34,7 +30,7 @@ def test_still_scene_noise_is_averaged_away():
     out = list(temporal_filter(((_frame(i, f), f) for i, f in enumerate(noisy)), sigma=8.0))
     assert [f.index for f, _ in out] == list(range(5))  # same frames, same order
     for (_, o), n in zip(out, noisy):
-        assert _psnr(o, truth) > _psnr(n, truth) + 1.0
+        assert psnr(o, truth) > psnr(n, truth) + 1.0
 
 
 def test_moving_parts_are_kept():
