@@ -75,3 +75,16 @@ def test_interp_speed_benchmark_and_bf16_option_reach_the_loop():
     assert _options(InterpTrainConfig(precision=Precision.BF16)).precision is Precision.BF16
     small = InterpConfig()
     assert time_interp_steps(Precision.BF16, batch=1, crop=64, steps=1, warmup=0, config=small) > 0
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_native_bf16_warns_in_the_log(tmp_path, monkeypatch, native):
+    from trt_gif2video.train import common
+    from trt_gif2video.train.common import RunLog, TrainOptions, fit
+
+    monkeypatch.setattr(common, "cpu_has_native_bf16", lambda: native)
+    net = Dequantizer(DequantConfig(widths=(8, 16), steps=1))
+    opts = TrainOptions(out=tmp_path / "run", steps=1, precision=Precision.BF16, log_every=100)
+    fit(opts, net, lambda step: sum(q.sum() for q in net.parameters()), RunLog(opts.out, echo=False))
+    log = (opts.out / common.LOG_NAME).read_text()
+    assert ("emulated" in log) is (not native)

@@ -11,8 +11,12 @@ import torch
 import torch.nn.functional as F
 
 # Border replication: pixels pulled from outside the frame repeat the edge instead of
-# fading to black, which the blend would otherwise have to learn to hide.
-PADDING_MODE = "border"
+# fading to black, which the blend would otherwise have to learn to hide. It is done by
+# clamping the sampling position to the frame ([0, W-1] x [0, H-1], exactly what
+# padding_mode="border" does) and sampling with "zeros" padding: ONNX Runtime's CPU
+# GridSample runs 3.6x faster with zeros than with border padding (480x352x3: 3.8 vs 13.6
+# ms, benchmarks/gridsample_padding.py), and a clamped position never reads outside.
+PADDING_MODE = "zeros"
 ALIGN_CORNERS = False
 
 
@@ -22,9 +26,13 @@ def backward_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     flow = flow.float()
     xs = torch.arange(w, device=img.device, dtype=torch.float32).view(1, 1, w)
     ys = torch.arange(h, device=img.device, dtype=torch.float32).view(1, h, 1)
+    # Clamp to the frame (border replication); the upper bounds W-1 and H-1 are sliced from
+    # the index ramps, so an export keeps them dynamic.
+    px = torch.minimum((xs + flow[:, 0]).clamp(min=0.0), xs[..., -1:])
+    py = torch.minimum((ys + flow[:, 1]).clamp(min=0.0), ys[:, -1:, :])
     # align_corners=False: pixel centre x maps to (2x + 1) / W - 1 in [-1, 1].
-    gx = (2.0 * (xs + flow[:, 0]) + 1.0) / w - 1.0
-    gy = (2.0 * (ys + flow[:, 1]) + 1.0) / h - 1.0
+    gx = (2.0 * px + 1.0) / w - 1.0
+    gy = (2.0 * py + 1.0) / h - 1.0
     grid = torch.stack([gx, gy], dim=-1)
     out = F.grid_sample(img.float(), grid, mode="bilinear", padding_mode=PADDING_MODE,
                         align_corners=ALIGN_CORNERS)
