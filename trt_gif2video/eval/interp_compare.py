@@ -5,8 +5,10 @@
 Windows are those of `train.interp.evaluate_interp` (same seeds): evenly spaced windows of
 factor+1 frames of the validation clips (cup, tree; 288 px short side, cropped to a multiple
 of 32) and synthetic camera motion over held-out photos (256x256). The end frames become
-32-colour median-cut GIF frames without dither; every frame strictly between them is scored
-(PSNR / SSIM against the clean frame). Methods:
+32-colour median-cut GIF frames without dither, or with `--encoder NAME` the frames a real
+encoder makes (`eval/encoders.py`: ffmpeg, ImageMagick, gifski; our dequantizer then runs
+its dither or no-dither weights as that encoder needs); every frame strictly between them is
+scored (PSNR / SSIM against the clean frame). Methods:
 - nearest: the nearest GIF frame (what a GIF player shows);
 - ffmpeg-minterpolate: ffmpeg's motion-compensated interpolation of the two GIF frames;
 - ours: our dequantizer on both GIF frames, then our interpolator (the shipped ONNX);
@@ -56,6 +58,7 @@ class CompareConfig:
     with_ffmpeg: bool = True
     threads: int = 2
     cache_dir: Path | None = None
+    encoder: str | None = None  # None: 32-colour median cut, no dither (the training protocol)
 
 
 def _windows(factor: int, cfg: CompareConfig) -> list[tuple[str, list[np.ndarray]]]:
@@ -95,10 +98,23 @@ def gflops_480x270(path: Path) -> float:
     return round(count_graph(path, 1, *FLOPS_SIZE).per_frame / 1e9, 2)
 
 
+def gif_ends(seq: list[np.ndarray], cfg: CompareConfig) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """The window's two end frames as GIF frames with their palettes (median cut or a real encoder)."""
+    if cfg.encoder is None:
+        return tuple(quantize_rgb(seq[i], GIF_COLORS) for i in (0, -1))
+    from .encoders import encode_frames, encoders_named
+
+    ends = encode_frames([seq[0], seq[-1]], encoders_named([cfg.encoder])[0], GIF_COLORS, cfg.cache_dir)
+    return tuple((e.gif, e.palette) for e in ends)
+
+
 def compare(cfg: CompareConfig, progress=lambda msg: None) -> dict:
     from ..pretrained import RifeVariant, require_rife_onnx
     from .runners import SessionRunners
 
+    from .encoders import encoders_named
+
+    dithered = cfg.encoder is not None and encoders_named([cfg.encoder])[0].dithered  # unknown name: fails here
     rife_paths = {v: require_rife_onnx(cfg.cache_dir, v) for s in cfg.rife_scales
                   for v in (RifeVariant(s, refine=False), RifeVariant(s, refine=True))}
     ours_path = onnx_path(Network.INTERP)
@@ -111,9 +127,9 @@ def compare(cfg: CompareConfig, progress=lambda msg: None) -> dict:
             scores: dict[tuple[str, str], Scores] = defaultdict(Scores)
             windows = _windows(factor, cfg)
             for n, (group, seq) in enumerate(windows):
-                (g0, p0), (g1, p1) = (quantize_rgb(seq[i], GIF_COLORS) for i in (0, -1))
+                (g0, p0), (g1, p1) = gif_ends(seq, cfg)
                 pal = np.stack([pad_palette(p0), pad_palette(p1)])
-                r0, r1 = runners.dequant(np.stack([g0, g1]), pal, False)
+                r0, r1 = runners.dequant(np.stack([g0, g1]), pal, dithered)
                 mint = baselines.minterpolate([g0, g1], factor) if cfg.with_ffmpeg else None
                 for k in range(1, factor):
                     t, truth = k / factor, seq[k]
@@ -136,6 +152,7 @@ def compare(cfg: CompareConfig, progress=lambda msg: None) -> dict:
     for net in (*rife.values(), ours):
         net.close()
     report["files"] = {"ours": str(ours_path), **{_rife_name(v): str(p) for v, p in rife_paths.items()}}
+    report["gif_frames"] = cfg.encoder or f"median cut, {GIF_COLORS} colours, no dither"
     return report
 
 
@@ -168,6 +185,8 @@ def to_markdown(report: dict) -> str:
                          for m in methods]
                 lines.append(f"| {g} ({n}) | " + " | ".join(cells) + " |")
         lines.append("")
+    if "gif_frames" in report:
+        lines.append(f"GIF end frames: {report['gif_frames']}.")
     lines.append("GFLOP per 480x270 frame (padded to the stride): "
                  + ", ".join(f"{k} {v}" for k, v in report["gflops_480x270"].items()))
     return "\n".join(lines) + "\n"
@@ -181,11 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rife-scale", type=float, action="append", help="RIFE flow scale(s); repeatable (default 1)")
     ap.add_argument("--no-ffmpeg", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--encoder", help="make the GIF end frames with this real encoder (eval/encoders.py names, "
+                                      "e.g. ffmpeg-none); default: 32-colour median cut without dither")
     ap.add_argument("-o", "--out", type=Path, default=Path("eval/interp_compare.json"))
     args = ap.parse_args(argv)
     cfg = CompareConfig(factors=tuple(args.factor or (2,)), per_clip=args.per_clip, per_photo=args.per_photo,
                         rife_scales=tuple(args.rife_scale or (1.0,)), with_ffmpeg=not args.no_ffmpeg,
-                        threads=args.threads)
+                        threads=args.threads, encoder=args.encoder)
     start = time.perf_counter()
     try:
         report = compare(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
