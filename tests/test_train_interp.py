@@ -108,7 +108,9 @@ def test_short_training_lowers_loss():
     g0, g1, i0, i1, gt = _pan_samples(16, 3, rng)
     t = torch.full((16,), 0.5)
     model = Interpolator(TINY)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    # lr 5e-3: at 1e-2 this tiny net has transient loss spikes whose timing moves with float
+    # rounding (a warp exact to 1e-6 put one on step 30); 5e-3 descends steadily.
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
 
     def loss_on(idx) -> torch.Tensor:
         return interp_loss(model.forward_all(g0[idx], g1[idx], i0[idx], i1[idx], t[idx]), i0[idx], i1[idx], gt[idx])
