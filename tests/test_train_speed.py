@@ -82,9 +82,27 @@ def test_bf16_on_a_cpu_without_native_bf16_warns_in_the_log(tmp_path, monkeypatc
     from trt_gif2video.train import common
     from trt_gif2video.train.common import RunLog, TrainOptions, fit
 
-    monkeypatch.setattr(common, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(common, "has_native_bf16", lambda: native)
     net = Dequantizer(DequantConfig(widths=(8, 16), steps=1))
     opts = TrainOptions(out=tmp_path / "run", steps=1, precision=Precision.BF16, log_every=100)
     fit(opts, net, lambda step: sum(q.sum() for q in net.parameters()), RunLog(opts.out, echo=False))
     log = (opts.out / common.LOG_NAME).read_text()
     assert ("emulated" in log) is (not native)
+
+
+def test_seed_checkpoint_starts_a_run_from_weights_once(tmp_path):
+    from trt_gif2video.nets.store import save_network
+    from trt_gif2video.train.common import CHECKPOINT_NAME, load_checkpoint, seed_checkpoint
+
+    torch.manual_seed(0)
+    net = Dequantizer(DequantConfig(widths=(8, 16), steps=1))
+    weights = save_network(net, tmp_path / "w.safetensors", dtype=torch.float32)
+    out = tmp_path / "run"
+    assert seed_checkpoint(out, weights, lr=1e-3)
+    other = Dequantizer(DequantConfig(widths=(8, 16), steps=1))
+    step, elapsed, _ = load_checkpoint(out / CHECKPOINT_NAME, other)
+    assert (step, elapsed) == (0, 0.0)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), other.state_dict().values()))
+    before = (out / CHECKPOINT_NAME).read_bytes()
+    assert not seed_checkpoint(out, weights, lr=1e-3)  # a run in progress keeps its checkpoint
+    assert (out / CHECKPOINT_NAME).read_bytes() == before

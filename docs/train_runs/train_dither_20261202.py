@@ -4,20 +4,14 @@
 """
 import sys
 from pathlib import Path
-import torch
-from trt_gif2video.nets.store import load_network
 from trt_gif2video.train import Precision
-from trt_gif2video.train.common import TrainOptions, save_checkpoint, CHECKPOINT_NAME
+from trt_gif2video.train.common import TrainOptions, seed_checkpoint
 from trt_gif2video.train.dequant import train, DequantTrainSpec
 
 out = Path("/work/runs/dequant_dither")
-out.mkdir(parents=True, exist_ok=True)
 minutes = float(sys.argv[1]) if len(sys.argv) > 1 else 95
 lr = 5e-4
-if not (out / CHECKPOINT_NAME).exists():
-    net = load_network(Path("trt_gif2video/weights/dequant_dither.safetensors")).float().train()
-    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, 0.999))
-    save_checkpoint(out / CHECKPOINT_NAME, net, opt, 0, 0.0)
+if seed_checkpoint(out, Path("trt_gif2video/weights/dequant_dither.safetensors"), lr):
     print("seeded checkpoint from shipped weights")
 spec = DequantTrainSpec(real_fraction=0.5, real_per_source=2)
 r = train(TrainOptions(out, steps=10**6, minutes=minutes, resume=True, seed=12, variant="dither", batch=16, lr=lr,

@@ -10,22 +10,17 @@ It seeds from the dequant_nodither.safetensors shipped before the run (`git show
 """
 import sys
 from pathlib import Path
-import torch
-from trt_gif2video.nets.store import load_network
+from trt_gif2video.cpuinfo import has_native_bf16
 from trt_gif2video.train import Precision
-from trt_gif2video.train.common import TrainOptions, save_checkpoint, CHECKPOINT_NAME, cpu_has_native_bf16
+from trt_gif2video.train.common import TrainOptions, seed_checkpoint
 from trt_gif2video.train.dequant import train, DequantTrainSpec
 
 out = Path("/work/runs/dequant_nodither")
-out.mkdir(parents=True, exist_ok=True)
 minutes = float(sys.argv[1]) if len(sys.argv) > 1 else 110
 lr = 5e-4
-if not (out / CHECKPOINT_NAME).exists():
-    net = load_network(Path("trt_gif2video/weights/dequant_nodither.safetensors")).float().train()
-    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, 0.999))
-    save_checkpoint(out / CHECKPOINT_NAME, net, opt, 0, 0.0)
+if seed_checkpoint(out, Path("trt_gif2video/weights/dequant_nodither.safetensors"), lr):
     print("seeded checkpoint from shipped weights")
 spec = DequantTrainSpec(patch=128, real_fraction=0.5, real_per_source=3)
 r = train(TrainOptions(out, steps=10**6, minutes=minutes, resume=True, seed=13, variant="nodither", batch=6, lr=lr,
-                       precision=Precision.BF16 if cpu_has_native_bf16() else Precision.FP32), spec=spec)
+                       precision=Precision.BF16 if has_native_bf16() else Precision.FP32), spec=spec)
 print(r.metrics)

@@ -196,17 +196,9 @@ def _version(dist: str) -> str | None:
 
 def _cpu_model() -> str:
     """The CPU's name and the SIMD features behind its numbers, e.g. "AMD EPYC (AVX2)"."""
-    from ..cpuinfo import isa_summary
+    from ..cpuinfo import cpu_name, isa_summary
 
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name} ({isa_summary()})"
+    return f"{cpu_name()} ({isa_summary()})"
 
 
 def environment(config: BenchConfig) -> dict:

@@ -74,15 +74,6 @@ def autocast_context(precision: Precision, device_type: str = "cpu"):
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision is Precision.BF16)
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere oneDNN emulates it.
-
-    Measured on an AVX2-only AMD EPYC (dequantizer, batch 6 x 128 px, 1 thread): bf16 autocast
-    0.063 training steps/s against fp32's 0.69 (`python -m trt_gif2video.train.speed`).
-    """
-    return has_native_bf16()
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
@@ -166,6 +157,23 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     os.replace(tmp, path)
 
 
+def seed_checkpoint(out: Path, weights: Path, lr: float) -> bool:
+    """Start a run folder from trained weights: a step-0 checkpoint (fresh Adam) that `resume=True` picks up.
+
+    Does nothing where the folder already has a checkpoint (a resumed run keeps its progress);
+    returns whether it wrote one.
+    """
+    from ..nets.store import load_network
+
+    path = out / CHECKPOINT_NAME
+    if path.exists():
+        return False
+    out.mkdir(parents=True, exist_ok=True)
+    net = load_network(weights).float().train()
+    save_checkpoint(path, net, torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, 0.999)), 0, 0.0)
+    return True
+
+
 def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None
                     ) -> tuple[int, float, dict]:
     """Restore model (+ optimizer and RNG state); returns (step, elapsed_s, extra)."""
@@ -229,7 +237,7 @@ def fit(opts: TrainOptions, model: torch.nn.Module, step_fn: StepFn, log: RunLog
     else:
         log.write(f"start options={json.dumps(asdict(opts), default=str)}")
     if opts.precision is Precision.BF16 and next(model.parameters()).device.type == "cpu" \
-            and not cpu_has_native_bf16():
+            and not has_native_bf16():
         log.write("warning: bf16 autocast on a CPU without AVX-512 BF16 / AMX is emulated and about 10x "
                   "slower than fp32 here (python -m trt_gif2video.train.speed); use --precision fp32")
     budget_s = opts.minutes * 60 if opts.minutes else None
