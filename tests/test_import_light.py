@@ -49,3 +49,37 @@ def test_runtime_imports_and_help_without_torch_or_tensorrt():
     assert checked >= 15  # the pipeline, stages, runtime backends, io, engine, cli ...
     assert lines.count("EXIT 0") == 2
     assert "Usage: trt-gif2video" in out.stdout and "--interp" in out.stdout
+
+
+# The CLI starts without onnx (0.15 s of imports), and an FP32 restore on whole frames never parses a
+# graph: the receptive-field radius (onnx) is read only when a frame is tiled.
+FP32_RESTORE = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import trt_gif2video.cli
+    print("AFTER_CLI", "onnx" in sys.modules)
+    from trt_gif2video.config import Backend
+    from trt_gif2video.pipeline import RestoreOptions, restore
+    sample = Path(trt_gif2video.cli.__file__).parent / "samples" / "sample.gif"
+    restore(sample, Path(sys.argv[1]), RestoreOptions(backend=Backend.ONNXRUNTIME, interp=1))
+    print("AFTER_RESTORE", "onnx" in sys.modules)
+    """
+)
+
+
+def test_cli_and_whole_frame_restore_do_not_import_onnx(tmp_path):
+    out = subprocess.run([sys.executable, "-c", FP32_RESTORE, str(tmp_path / "out.mp4")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "AFTER_CLI False" in out.stdout and "AFTER_RESTORE False" in out.stdout, out.stdout
+    assert (tmp_path / "out.mp4").stat().st_size > 0
+
+
+def test_triton_dtype_keys_are_onnx_element_types():
+    from onnx import TensorProto
+
+    from trt_gif2video.triton.config import TRITON_DTYPES
+
+    assert TRITON_DTYPES == {TensorProto.UINT8: "TYPE_UINT8", TensorProto.FLOAT: "TYPE_FP32",
+                             TensorProto.FLOAT16: "TYPE_FP16"}

@@ -28,6 +28,7 @@ each network's receptive-field margin, 10.9 GiB modelled; not run: hours of CPU)
 from __future__ import annotations
 
 import os
+from typing import Mapping
 from dataclasses import dataclass
 
 from .config import Backend, OutputFormat
@@ -151,7 +152,7 @@ def _call_pixels(ph: int, pw: int, tile: int | None, margin: int | None) -> int:
 
 def estimate(width: int, height: int, fmt: OutputFormat, batch: int, tile: int | None, *,
              compare: bool = False, host_activations: bool = True,
-             margins: dict[str, int | None] | None = None, alpha: bool = False, temporal: bool = False) -> int:
+             margins: Mapping[str, int | None] | None = None, alpha: bool = False, temporal: bool = False) -> int:
     """Modelled peak RSS in bytes of restoring width x height frames.
 
     margins: each network's tile margin (px per side; None = not tileable), 0 when not given.
@@ -167,14 +168,15 @@ def estimate(width: int, height: int, fmt: OutputFormat, batch: int, tile: int |
     margins = {"dequant": 0, "interp": 0} if margins is None else margins
     pad = lambda n: -(-n // 32) * 32  # noqa: E731 - frames are padded to the stride before a call
     ph, pw = pad(height), pad(width)
-    nets = sum(_call_bytes(net, batch, _call_pixels(ph, pw, tile, margins.get(net, 0)))
+    # margins are looked up only for tiles: reading one may parse a graph (pipeline._tile_margins)
+    nets = sum(_call_bytes(net, batch, _call_pixels(ph, pw, tile, margins.get(net, 0) if tile is not None else 0))
                for net in ("dequant", "interp"))
     return int(MARGIN * (BASE_BYTES + frame + nets))
 
 
 def plan(width: int, height: int, fmt: OutputFormat, budget: int, *, batch: int = 4, tile: int | None = None,
          compare: bool = False, backend: Backend = Backend.ONNXRUNTIME, what: str = "GIF",
-         margins: dict[str, int | None] | None = None, alpha: bool = False, temporal: bool = False) -> MemoryPlan:
+         margins: Mapping[str, int | None] | None = None, alpha: bool = False, temporal: bool = False) -> MemoryPlan:
     """The largest tile, then the largest batch (up to the requested ones) whose estimate fits `budget`.
 
     Raises BadArgumentError (one line) when even batch 1 with the smallest tile does not fit:

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -321,9 +321,11 @@ def output_frame_count(delays_ms: Sequence[int], fps: Fraction) -> int:
     total = Fraction(sum(delays_ms))
     return int(-(-total * fps // 1000))
 
-def _tile_margins(options: RestoreOptions) -> dict[str, int | None]:
+def _tile_margins(options: RestoreOptions) -> Mapping[str, int | None]:
     """Receptive-field margin (px per side) each network's tiles carry, for the memory plan;
-    None where the network cannot be tiled or its graph is not at hand (planned as whole frames)."""
+    None where the network cannot be tiled or its graph is not at hand (planned as whole frames).
+    Read on first lookup: the plan asks only when whole frames do not fit, and reading a radius
+    parses the ONNX graph."""
     from .models import STRIDE, onnx_path
     from .stages.receptive import file_radius, tile_margin
 
@@ -335,8 +337,26 @@ def _tile_margins(options: RestoreOptions) -> dict[str, int | None]:
             return None
 
     ours = options.interpolator is InterpolatorChoice.OURS
-    return {"dequant": margin(Network.DEQUANT, Variant.NODITHER),
-            "interp": margin(Network.INTERP, None) if ours else None}
+    return _LazyMap({"dequant": lambda: margin(Network.DEQUANT, Variant.NODITHER),
+                     "interp": (lambda: margin(Network.INTERP, None)) if ours else (lambda: None)})
+
+
+class _LazyMap(Mapping):
+    """A read-only mapping whose values are computed on first lookup."""
+
+    def __init__(self, makers: dict[str, Callable[[], object]]):
+        self._makers, self._values = makers, {}
+
+    def __getitem__(self, key: str):
+        if key not in self._values:
+            self._values[key] = self._makers[key]()
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
 
 
 def _interp_opener(options: RestoreOptions, backend: Backend, flow: "_Flow") -> Callable[[], Session]:

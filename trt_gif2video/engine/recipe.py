@@ -13,8 +13,6 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import onnx
-
 from ..config import Precision
 from ..errors import BadArgumentError, ModelError
 from ..models import Network
@@ -265,6 +263,8 @@ class OnnxInfo:
 
 def read_onnx_info(path: Path) -> OnnxInfo:
     """Graph inputs (initializers excluded), outputs and metadata of an ONNX file."""
+    import onnx  # on first use: the CLI imports this module for its choices, restore never needs onnx
+
     try:
         model = onnx.load(str(path), load_external_data=False)
     except FileNotFoundError:

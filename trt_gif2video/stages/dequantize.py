@@ -115,5 +115,5 @@ class Dequantizer:
             stride,
             self.config.tiles,
             session.limits,
-            margin=session_margin(session, stride),
+            margin=lambda: session_margin(session, stride),  # read only if a frame is tiled
         )

@@ -164,5 +164,5 @@ class Interpolator:
             stride,
             self.tiles,
             session.limits,
-            margin=session_margin(session, stride),
+            margin=lambda: session_margin(session, stride),  # read only if a frame is tiled
         )

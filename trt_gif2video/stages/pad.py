@@ -99,7 +99,7 @@ def run_tiled(
     tiles: TileSpec = TileSpec(),
     limits: ShapeLimits = ShapeLimits(),
     pad_mode: PadMode = PadMode.REPLICATE,
-    margin: int | None = 0,
+    margin: int | None | Callable[[], int | None] = 0,
 ) -> np.ndarray:
     """Run `fn` on [N,H,W,3] `images` (all the same size) plus per-sample `others` ([N,...],
     not tiled); return [N,H,W,3] uint8.
@@ -108,6 +108,8 @@ def run_tiled(
     whose side exceeds `tiles.max_tile` or `limits.max_hw` into tiles that each carry `margin` px
     of context (the network's receptive field, see `receptive.tile_margin`; None = unknown, then a
     frame that must be tiled is refused), keeping only every tile's core; crops back to H x W.
+    `margin` may be a function, called only when a frame must be tiled (reading a graph's radius
+    costs an ONNX parse that whole-frame calls never need).
     """
     n = next(iter(images.values())).shape[0]
     step = limits.max_batch or n
@@ -137,7 +139,7 @@ def _axis_core(length: int, max_tile: int | None, max_side: int | None, margin: 
 
 
 def _run_tiles(fn, images, others, stride, tiles: TileSpec, limits: ShapeLimits, pad_mode: PadMode,
-               margin: int | None) -> np.ndarray:
+               margin: int | None | Callable[[], int | None]) -> np.ndarray:
     first = next(iter(images.values()))
     n, h, w = first.shape[:3]
     padded = {k: pad_to_stride(v, stride, pad_mode, limits.min_hw) for k, v in images.items()}
@@ -145,6 +147,8 @@ def _run_tiles(fn, images, others, stride, tiles: TileSpec, limits: ShapeLimits,
     max_h, max_w = limits.max_hw or (None, None)
     if ph <= min(tiles.max_tile or ph, max_h or ph) and pw <= min(tiles.max_tile or pw, max_w or pw):
         return crop(fn({**padded, **others}), h, w)
+    if callable(margin):
+        margin = margin()
     if margin is None:
         raise BadArgumentError("tile: this model does not state its receptive field, so it cannot be tiled exactly")
     margin = padded_size(margin, stride)  # tile origins stay on the stride grid

@@ -676,22 +676,25 @@ def tile_margin(radius: float, stride: int) -> int:
 
 
 RADIUS_KEY = "receptive_radius"  # Session.metadata: how far an output pixel looks, in input pixels
+RADIUS_SOURCE_KEY = "receptive_radius_onnx"  # Session.metadata: the graph to read it from, on first need
 
 
 def with_receptive_radius(session, network, variant=None, models_dir: Path | None = None):
-    """`session`, its metadata stating the network's radius. Every backend (ONNX Runtime, TensorRT,
-    torch) runs the same architecture, so the radius is read from the FP32 ONNX graph beside the
-    weights; the dither detector is never tiled and gets none."""
+    """`session`, its metadata naming the FP32 ONNX graph its radius is read from (every backend
+    runs the same architecture); `session_margin` reads the radius when a frame is first tiled,
+    so whole-frame calls never parse a graph. The dither detector is never tiled and gets none."""
     from ..models import Network, onnx_path
 
     if RADIUS_KEY not in session.metadata and Network(network) is not Network.DITHER:
         path = onnx_path(network, variant, root=models_dir)
         if path.is_file():
-            session.metadata[RADIUS_KEY] = str(file_radius(path))
+            session.metadata[RADIUS_SOURCE_KEY] = str(path)
     return session
 
 
 def session_margin(session, stride: int) -> int | None:
     """The tile margin for a session (`tile_margin` of its stated radius); None when it states none."""
     value = session.metadata.get(RADIUS_KEY)
+    if value is None and RADIUS_SOURCE_KEY in session.metadata:
+        value = session.metadata[RADIUS_KEY] = str(file_radius(session.metadata[RADIUS_SOURCE_KEY]))
     return tile_margin(float(value), stride) if value else None

@@ -10,8 +10,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from onnx import TensorProto
-
 from ..engine.recipe import OnnxInfo, OnnxTensor
 from ..errors import ModelError
 
@@ -44,7 +42,9 @@ class Platform(str, enum.Enum):
 
 
 # ONNX element type -> Triton data type (only what our graphs use).
-TRITON_DTYPES = {TensorProto.UINT8: "TYPE_UINT8", TensorProto.FLOAT: "TYPE_FP32", TensorProto.FLOAT16: "TYPE_FP16"}
+# Keyed by onnx.TensorProto element type (UINT8 = 2, FLOAT = 1, FLOAT16 = 10; tests check them against onnx):
+# onnx is not imported here, so the CLI, which imports this module for its choices, starts without it.
+TRITON_DTYPES = {2: "TYPE_UINT8", 1: "TYPE_FP32", 10: "TYPE_FP16"}
 # Triton's wire names of the same types (model metadata, tritonclient InferInput).
 WIRE_DTYPES = {"TYPE_UINT8": "UINT8", "TYPE_FP32": "FP32", "TYPE_FP16": "FP16"}
 
