@@ -77,8 +77,9 @@ def main() -> None:
              f"Command: `.venv/bin/python benchmarks/cpu_int8_e2e.py {args.out} --reps {args.reps}"
              + (f" --also-int8 {args.also_int8}" if args.also_int8 else "") + "`", "",
              f"- load average before {[round(x, 2) for x in load_before]}, after {[round(x, 2) for x in load_after]} "
-             f"(2 cores shared with a training job and other sessions)",
-             "- `restore --interp 2 --dither no --backend onnxruntime`, default threads, model loading included;",
+             f"(1-minute load {min(r['load_1min'] for r in runs):.2f}-{max(r['load_1min'] for r in runs):.2f} during the runs)",
+             "- `restore --interp 2 --dither no --backend onnxruntime`, default threads (each stage's session on its "
+             "share of the CPUs since 2026-12-02), model loading included;",
              "  INT8 = the shipped `<stem>.int8-cpu.onnx` (uint8 activations, QLinearConv), FP32 = `<stem>.onnx`", "",
              "| GIF | size | frames in/out | FP32 wall s (median) | INT8 wall s | wall speed-up | FP32 CPU s | INT8 CPU s | "
              "CPU speed-up |", "|---|---|---|---|---|---|---|---|---|"]

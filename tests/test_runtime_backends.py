@@ -130,3 +130,26 @@ def test_torch_backend_runs_shipped_form_weights_like_onnx_contract(tmp_path):
         assert out.shape == gif.shape and out.dtype == np.uint8
         with pytest.raises(BadArgumentError, match="dtype"):
             s.infer({"gif": gif.astype(np.float32), "palette": np.zeros((2, 256, 3), np.uint8)})
+
+
+def test_stage_options_share_the_cpus_between_concurrent_stages(monkeypatch):
+    from trt_gif2video.runtime.backends import base
+
+    monkeypatch.setattr(base, "usable_cpus", lambda: 2)
+    assert base.stage_options(SessionOptions(), 2).threads == 1  # the 2-core VM: one per stage
+    assert base.stage_options(SessionOptions(), 1).threads == 0  # alone: the backend's default (every core)
+    assert base.stage_options(SessionOptions(threads=3), 2).threads == 3  # an explicit --threads is kept
+    monkeypatch.setattr(base, "usable_cpus", lambda: 1)
+    assert base.stage_options(SessionOptions(), 2).threads == 1  # never 0 (0 would mean every core again)
+    monkeypatch.setattr(base, "usable_cpus", lambda: 16)
+    opts = base.stage_options(SessionOptions(models_dir=Path("m")), 2)
+    assert (opts.threads, opts.models_dir) == (8, Path("m"))
+
+
+def test_usable_cpus_follows_the_affinity_mask():
+    import os
+
+    from trt_gif2video.runtime.backends.base import usable_cpus
+
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert usable_cpus() == expected >= 1

@@ -36,7 +36,7 @@ from .io.encode import ALPHA_FORMATS, MAX_GIF_FPS, open_writer, resolve_format
 from .io.gif_decode import open_gif, probe_gif, probe_transparency
 from .io.outputs import Overwrite, check_distinct, check_input, check_name, check_output
 from .models import Network, Variant
-from .runtime.backends.base import Session, SessionOptions, open_session, resolve_backend
+from .runtime.backends.base import Session, SessionOptions, open_session, resolve_backend, stage_options
 from .stages import alpha as alpha_stage
 from .stages.dequantize import DequantizeConfig, Dequantizer
 from .stages.interpolate import Interpolator, OutputFrame, gif_fps, output_fps
@@ -217,6 +217,9 @@ def restore(
             f"{gif_path}: would make {n_out} output frames ({sum(delays) / 1000:g} s at {float(fps):g} fps), over "
             f"the limit of {options.max_output_frames}: raise --max-output-frames or lower --interp/--fps")
     backend, reason = resolve_backend(options.backend, options.session.device)
+    # Dequantize and interpolate run at the same time (unless no frame lies between GIF frames):
+    # each session gets its share of the CPUs.
+    options = replace(options, session=stage_options(options.session, 1 if options.interp == 1 and options.fps is None else 2))
     # Alpha in the output only where the format keeps it and some frame is transparent.
     transparent = probe_transparency(gif_path, options.limits)
     keep_alpha = fmt in ALPHA_FORMATS and transparent

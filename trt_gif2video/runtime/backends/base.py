@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Union
 
@@ -44,6 +44,28 @@ class SessionOptions:
     cuda_graphs: bool = False  # torch backend: capture and replay per input shape
     models_dir: Path | None = None  # None = models.weights_dir()
     extra: Mapping[str, str] = field(default_factory=dict)  # backend-specific, e.g. TensorRT cache dir
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a container's cpuset), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def stage_options(options: SessionOptions, stages: int) -> SessionOptions:
+    """`options` for one of `stages` networks that run at the same time (the pipeline's dequantize and
+    interpolate threads): with threads left to the backend, each gets its share of the CPUs instead
+    of ONNX Runtime's default of every core per session, which oversubscribes the cores 2x. On the
+    2-core VM (benchmarks/results/cpu-vnni-20261202/threads.md) one thread per stage made
+    `restore --interp 2` 5-6 % faster at INT8 (FP32 within 2 %) and took 7-12 % fewer CPU seconds.
+    Explicit threads are kept. `bench --stream` keeps every CPU per session: a GIF played in real time
+    leaves the cores idle between frames, and there two threads per call cut the latency (256x256 INT8:
+    p50 152 ms, 1 late frame, against 183 ms and 33 late with one thread per stage)."""
+    if options.threads or stages <= 1:
+        return options
+    return replace(options, threads=max(1, usable_cpus() // stages))
 
 
 @dataclass(frozen=True)
