@@ -219,3 +219,24 @@ def test_build_makes_the_fp16_its_recipe_needs(tmp_path, monkeypatch):
     spec = spec_for(recipe, Network.DITHER, None, folder)
     assert spec.onnx.name == "dither_detector.fp16.onnx" and spec.onnx.is_relative_to(tmp_path / "cache")
     assert spec.precision is Precision.FP16 and source_sha256(spec.onnx) == sha256_file(folder / "dither_detector.onnx")
+
+
+def test_onnx_metadata_reads_the_wire_format_as_onnx_does(tmp_path):
+    from trt_gif2video.derived import onnx_metadata
+
+    files = sorted(weights_dir().glob("*.onnx"))
+    assert len(files) >= 8
+    for path in files:  # FP32, FP16, both INT8 flavours: graphs of every size, initializers inline
+        assert onnx_metadata(path) == read_metadata(onnx.load(str(path), load_external_data=False)), path
+    model = onnx.load(str(weights_dir() / "dither_detector.onnx"))
+    set_metadata(model, **{SOURCE_KEY: "ab" * 32, "note": "ünïcode"})
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    assert onnx_metadata(tmp_path / "m.onnx")[SOURCE_KEY] == "ab" * 32
+    assert onnx_metadata(tmp_path / "m.onnx")["note"] == "ünïcode"
+    data = (tmp_path / "m.onnx").read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])  # a length runs past the end
+    with pytest.raises(ModelError, match="cut.onnx: not a readable ONNX file"):
+        onnx_metadata(tmp_path / "cut.onnx")
+    (tmp_path / "gif.onnx").write_bytes(b"GIF89a\x01\x00\x01\x00")  # 'G' = field 8 with wire type 7
+    with pytest.raises(ModelError, match="gif.onnx: not a readable ONNX file"):
+        onnx_metadata(tmp_path / "gif.onnx")

@@ -51,8 +51,9 @@ def test_runtime_imports_and_help_without_torch_or_tensorrt():
     assert "Usage: trt-gif2video" in out.stdout and "--interp" in out.stdout
 
 
-# The CLI starts without onnx (0.15 s of imports), and an FP32 restore on whole frames never parses a
-# graph: the receptive-field radius (onnx) is read only when a frame is tiled.
+# The CLI starts without onnx (0.15 s of imports), and a restore on whole frames never imports it: the
+# receptive-field radius is read only when a frame is tiled, and the INT8 file's record of its FP32
+# source is read from the protobuf wire format (derived.onnx_metadata).
 FP32_RESTORE = textwrap.dedent(
     """
     import sys
@@ -62,17 +63,20 @@ FP32_RESTORE = textwrap.dedent(
     from trt_gif2video.config import Backend
     from trt_gif2video.pipeline import RestoreOptions, restore
     sample = Path(trt_gif2video.cli.__file__).parent / "samples" / "sample.gif"
-    restore(sample, Path(sys.argv[1]), RestoreOptions(backend=Backend.ONNXRUNTIME, interp=1))
-    print("AFTER_RESTORE", "onnx" in sys.modules)
+    from trt_gif2video.config import Precision
+    for precision in (Precision.FP32, Precision.INT8):
+        restore(sample, Path(sys.argv[1]), RestoreOptions(backend=Backend.ONNXRUNTIME, interp=1, precision=precision))
+        print("AFTER_RESTORE", precision.value, "onnx" in sys.modules)
     """
 )
 
 
-def test_cli_and_whole_frame_restore_do_not_import_onnx(tmp_path):
+def test_cli_and_whole_frame_restores_do_not_import_onnx(tmp_path):
     out = subprocess.run([sys.executable, "-c", FP32_RESTORE, str(tmp_path / "out.mp4")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "AFTER_CLI False" in out.stdout and "AFTER_RESTORE False" in out.stdout, out.stdout
+    assert "AFTER_CLI False" in out.stdout, out.stdout
+    assert "AFTER_RESTORE fp32 False" in out.stdout and "AFTER_RESTORE int8 False" in out.stdout, out.stdout
     assert (tmp_path / "out.mp4").stat().st_size > 0
 
 
