@@ -380,7 +380,7 @@ def restore(
     tile: Annotated[Optional[int], typer.Option(help="Split big frames into tiles of at most this side in pixels; each also carries the networks' receptive-field margin of context, so tiles match whole frames (default: whole frames).")] = None,
     compare: Annotated[Optional[str], typer.Option(help="Also write a side-by-side video (GIF | restored) here.")] = None,
     max_pixels: Annotated[Optional[int], typer.Option(help="Refuse GIFs with more pixels per frame than this.", min=1)] = None,
-    threads: Annotated[int, typer.Option(help="CPU threads per model (0 = backend default).", min=0)] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads per model (0 = the usable CPUs shared between the dequantize and interpolate stages, which run at once).", min=0)] = 0,
     triton_url: Annotated[Optional[str], typer.Option(help="Run the networks on this Triton server's gRPC HOST:PORT (implies --backend triton).")] = None,
     triton_timeout: Annotated[float, typer.Option(help="Seconds one Triton request may take before restore stops.", min=0.001)] = 120.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary; errors only.")] = False,

@@ -6,6 +6,8 @@ below RIFE (docs/interp_real_20261202), while on the real clips it is level with
 128 px crops (batch 6: 1.3x the pixels per step) with zoom up to 16 % and rotation up to 6 deg, lr 3e-4 cosine.
 Precision: bf16 autocast where the CPU has native bf16, else fp32 (the AVX2-only EPYC emulates bf16).
 It seeds from the interp.safetensors shipped before the run (`git show db127b4:trt_gif2video/weights/interp.safetensors`).
+As run: AVX-512 BF16 VM (so bf16), 2 threads, nice 5, 125.0 min, steps 0 -> 17,744, stopped by SIGSTOP for about
+8 of those minutes while benchmarks ran; the result ships (model card, "Second run").
 """
 import sys
 from pathlib import Path
