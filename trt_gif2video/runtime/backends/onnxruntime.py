@@ -117,7 +117,7 @@ class OnnxRuntimeSession(Session):
 
     @property
     def description(self) -> str:
-        threads = f", {self._threads} threads" if self._threads else ""
+        threads = f", {self._threads} thread{'s' if self._threads > 1 else ''}" if self._threads else ""
         return f"onnxruntime ({self.providers[0]}{threads})"
 
     def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
