@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,12 +23,7 @@ from trt_gif2video.cpuinfo import isa_summary
 from trt_gif2video.pipeline import RestoreOptions, restore
 from trt_gif2video.runtime.backends.base import SessionOptions, usable_cpus
 
-from cpu_int8_e2e import MEGAMIND, SAMPLE
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+from cpu_int8_e2e import SAMPLE, cpu_seconds, make_megamind_gif
 
 
 def main() -> None:
@@ -45,19 +37,17 @@ def main() -> None:
     runs = []
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        made = Path(tmp) / "megamind-480.gif"
-        subprocess.run([sys.executable, "-m", "trt_gif2video", "make-gif", str(MEGAMIND), "-o", str(made), "--max-size", "480",
-                        "--fps", "10", "--start", "2", "--duration", "1.6", "--colors", "64"], check=True, capture_output=True)
+        made = make_megamind_gif(Path(tmp) / "megamind-480.gif")
         for rep in range(args.reps):
             for gif in (SAMPLE, made):
                 for precision in (Precision.FP32, Precision.INT8):
                     for mode, threads in modes.items():
                         options = RestoreOptions(interp=2, backend=Backend.ONNXRUNTIME, precision=precision,
                                                  dither=DitherChoice.NO, session=SessionOptions(threads=threads))
-                        cpu, wall = _cpu(), time.perf_counter()
+                        cpu, wall = cpu_seconds(), time.perf_counter()
                         restore(gif, Path(tmp) / "out.mp4", options)
                         runs.append({"gif": gif.name, "precision": precision.value, "mode": mode, "rep": rep,
-                                     "wall_s": time.perf_counter() - wall, "cpu_s": _cpu() - cpu})
+                                     "wall_s": time.perf_counter() - wall, "cpu_s": cpu_seconds() - cpu})
                         print(json.dumps(runs[-1]), flush=True)
     load_after = os.getloadavg()
     lines = ["# Threads per stage: every CPU per session vs the CPUs shared between the two stages", "",
