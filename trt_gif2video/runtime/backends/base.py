@@ -59,7 +59,8 @@ def stage_options(options: SessionOptions, stages: int) -> SessionOptions:
     interpolate threads): with threads left to the backend, each gets its share of the CPUs instead
     of ONNX Runtime's default of every core per session, which oversubscribes the cores 2x. On the
     2-core VM (benchmarks/results/cpu-vnni-20261202/threads.md) one thread per stage made
-    `restore --interp 2` 5-6 % faster at INT8 (FP32 within 2 %) and took 7-12 % fewer CPU seconds.
+    `restore --interp 2` take 7-12 % fewer CPU seconds (wall time: INT8 5-6 % lower in one 3-rep run, within
+    noise in a rerun; FP32 within 2 %).
     Explicit threads are kept. `bench --stream` keeps every CPU per session: a GIF played in real time
     leaves the cores idle between frames, and there two threads per call cut the latency (256x256 INT8:
     p50 152 ms, 1 late frame, against 183 ms and 33 late with one thread per stage)."""
